@@ -9,9 +9,14 @@
 
 from __future__ import annotations
 
+from . import nn
 from . import ops as _ops  # noqa: F401  (registers torch.ops.nvfp4.*)
 from ._version import __version__
 from .backend import Availability, Backend, DefaultTactic, Quantizer
+from .checkpoint import load_modelopt, save_modelopt
+from .deprecations import cute_dsl_nvfp4_gemm_blackwell as cute_dsl_nvfp4_gemm_blackwell
+from .deprecations import nvfp4_gemm as nvfp4_gemm
+from .deprecations import nvfp4_gemm_cublaslt as nvfp4_gemm_cublaslt
 from .errors import BackendUnavailableError, NoBackendError, UnsupportedProblemError
 from .explain import explain
 from .gemm import gemm, gemm_fp4
@@ -31,5 +36,6 @@ __all__ = [
     "LINEAR", "SWIZZLED", "Availability", "Backend", "BackendUnavailableError", "DefaultTactic", "GemmProblem",
     "NVFP4Tensor", "NoBackendError", "Quantizer", "UnsupportedProblemError", "__version__", "autotune",
     "backends", "dequantize", "dequantize_ref", "explain", "gemm", "gemm_fp4", "gemm_ref", "hookimpl", "hookspec",
-    "plugin_errors", "quantize", "quantize_ref", "quantizers", "register_backend", "unregister_backend",
+    "load_modelopt", "nn", "plugin_errors", "quantize", "quantize_ref", "quantizers", "register_backend",
+    "save_modelopt", "unregister_backend",
 ]

@@ -7,8 +7,9 @@ which ways of running it are there (``tactics``), and run it (``run``).
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Hashable, Sequence
+from typing import Any
 
 import torch
 

@@ -7,8 +7,6 @@ GEMM cannot spare); compiled graphs call these ops, whose bodies run the same
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 
 from .gemm import execute
@@ -28,8 +26,8 @@ def _rebuild(a, a_scale, a_global, b, b_scale, b_global, layout, has_bias, out_d
 
 
 @torch.library.custom_op("nvfp4::gemm", mutates_args=())
-def gemm_op(a: torch.Tensor, a_scale: Optional[torch.Tensor], a_global: Optional[torch.Tensor],
-            b: torch.Tensor, b_scale: torch.Tensor, b_global: torch.Tensor, bias: Optional[torch.Tensor],
+def gemm_op(a: torch.Tensor, a_scale: torch.Tensor | None, a_global: torch.Tensor | None,
+            b: torch.Tensor, b_scale: torch.Tensor, b_global: torch.Tensor, bias: torch.Tensor | None,
             layout: str, out_dtype: torch.dtype, backend: str) -> torch.Tensor:
     problem, at, bt = _rebuild(a, a_scale, a_global, b, b_scale, b_global, layout, bias is not None, out_dtype)
     return execute(problem, at, bt, bias, backend, None)
@@ -41,8 +39,8 @@ def _gemm_fake(a, a_scale, a_global, b, b_scale, b_global, bias, layout, out_dty
 
 
 @torch.library.custom_op("nvfp4::gemm_out", mutates_args=("out",))
-def gemm_out_op(a: torch.Tensor, a_scale: Optional[torch.Tensor], a_global: Optional[torch.Tensor],
-                b: torch.Tensor, b_scale: torch.Tensor, b_global: torch.Tensor, bias: Optional[torch.Tensor],
+def gemm_out_op(a: torch.Tensor, a_scale: torch.Tensor | None, a_global: torch.Tensor | None,
+                b: torch.Tensor, b_scale: torch.Tensor, b_global: torch.Tensor, bias: torch.Tensor | None,
                 layout: str, out_dtype: torch.dtype, backend: str, out: torch.Tensor) -> None:
     problem, at, bt = _rebuild(a, a_scale, a_global, b, b_scale, b_global, layout, bias is not None, out_dtype)
     execute(problem, at, bt, bias, backend, out)

@@ -66,7 +66,10 @@ def quantize_ref(x: torch.Tensor, global_scale: torch.Tensor, layout: str = LINE
     rows, k = x.shape
     blocks = x.float().reshape(rows, k // BLOCK, BLOCK)
     amax = blocks.abs().amax(dim=-1)
-    s = ((amax / e2m1.E2M1_MAX) / global_scale).clamp(E4M3_MIN_SUBNORMAL, E4M3_MAX).to(SCALE_DTYPE)
+    # Divide by a 6 on x's device: on CUDA, torch turns division by a Python/CPU scalar into a multiply by
+    # its reciprocal (not bit-equal to IEEE division), which would make the bytes depend on the device.
+    six = torch.full((), e2m1.E2M1_MAX, dtype=torch.float32, device=amax.device)
+    s = ((amax / six) / global_scale).clamp(E4M3_MIN_SUBNORMAL, E4M3_MAX).to(SCALE_DTYPE)
     total = s.float() * global_scale
     codes = e2m1.encode(blocks / total.unsqueeze(-1)).reshape(rows, k)
     scale = layouts.swizzle(s) if layout == SWIZZLED else s

@@ -52,7 +52,7 @@ class NVFP4Tensor:
 
     @classmethod
     def from_raw(cls, data: torch.Tensor, scale: torch.Tensor, global_scale, *, layout: str,
-                 shape: tuple[int, int]) -> "NVFP4Tensor":
+                 shape: tuple[int, int]) -> NVFP4Tensor:
         """Wrap tensors made elsewhere (TensorRT-LLM, FlashInfer, ModelOpt), checking each one.
 
         ``scale`` may be uint8 holding E4M3 bits (TensorRT-LLM's convention); it is
@@ -95,7 +95,7 @@ class NVFP4Tensor:
         global_scale = global_scale.to(device=data.device, dtype=torch.float32).reshape(())
         return cls(data.contiguous(), scale.contiguous(), global_scale, layout, (rows, k))
 
-    def to_layout(self, layout: str) -> "NVFP4Tensor":
+    def to_layout(self, layout: str) -> NVFP4Tensor:
         """The same tensor with its scales in ``layout``; exact both ways."""
         if layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
@@ -109,6 +109,6 @@ class NVFP4Tensor:
         """Scales as ``[R, K/16]``, whatever the layout."""
         return self.scale if self.layout == LINEAR else layouts.unswizzle(self.scale, *self.shape)
 
-    def to(self, device) -> "NVFP4Tensor":
+    def to(self, device) -> NVFP4Tensor:
         return NVFP4Tensor(self.data.to(device), self.scale.to(device), self.global_scale.to(device),
                            self.layout, self.shape)

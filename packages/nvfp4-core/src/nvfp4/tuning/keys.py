@@ -25,7 +25,7 @@ def m_bucket(m: int) -> int:
     return min(1 << max(0, (int(m) - 1).bit_length()), M_CAP)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def device_identity(device: torch.device) -> str:
     """``"NVIDIA H100 80GB HBM3 (sm_90)"`` or ``"cpu"``."""
     if device.type == "cuda":

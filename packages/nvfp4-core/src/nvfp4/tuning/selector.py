@@ -35,6 +35,11 @@ from .serialize import find_tactic, tactic_id, tactic_to_json
 log = logging.getLogger("nvfp4")
 
 
+def capturing_graph(device: torch.device) -> bool:
+    """True while the current CUDA stream is capturing a graph (profiling would break the capture)."""
+    return device.type == "cuda" and torch.cuda.is_current_stream_capturing()
+
+
 @dataclass
 class TacticResult:
     tactic: Any
@@ -93,7 +98,7 @@ class Decision:
         return rows
 
     def __str__(self) -> str:
-        head = [f"problem  {self.problem.describe()} (tuned at M bucket {m_bucket(self.problem.m)})",
+        head = [f"problem  {self.problem.describe()} (M is the bucket this decision serves)",
                 f"chosen   {self.backend} / {describe_tactic(self.tactic)}"
                 + (f" ({self.time_ms * 1e3:.1f} us)" if self.time_ms is not None else "")
                 + f" [{self.source}]"]
@@ -140,7 +145,7 @@ class Tuner:
                 check_runnable(backend, problem)  # raises with the reason
             bp = bucket_problem(problem)
             key = key_string(bp, fingerprint)
-            capturing = bp.device.type == "cuda" and torch.cuda.is_current_stream_capturing()
+            capturing = capturing_graph(bp.device)
             candidates, runnable = self._candidates(bp, backend)
             notes = []
             profiled = False
@@ -311,7 +316,7 @@ class Tuner:
         """Drop fast-path entries built on partial records, so the next call finishes profiling."""
         with self._lock:
             incomplete = {key for key, per in self._records.items() if not all(r.complete for r in per.values())}
-            for (key, backend), d in list(self._decisions.items()):
+            for key, backend in list(self._decisions):
                 if key in incomplete:
                     del self._decisions[(key, backend)]
             if incomplete:

@@ -1,0 +1,1 @@
+"""An example third-party nvfp4 backend (see docs/plugins.md)."""
