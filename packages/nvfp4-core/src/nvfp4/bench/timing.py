@@ -1,0 +1,149 @@
+"""One timing method for every contender of a run, and the card's two ceilings.
+
+The method is chosen once per run, so the baseline, every backend and auto are
+timed alike: ``triton.testing.do_bench`` (median, L2 flushed before each call)
+when triton is importable on a GPU, else CUDA events around each call after a
+256 MiB write that flushes L2 (median), else ``perf_counter`` on the CPU
+(median). Callables run many times; each must leave its inputs unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+FLUSH_BYTES = 256 << 20
+MIN_REPS, MAX_REPS = 3, 2000
+
+
+class Timer:
+    """``median_ms(fn)``: the median time of ``fn`` in milliseconds, by this run's method."""
+
+    def __init__(self, device: torch.device, warmup_ms: float, rep_ms: float, method: str | None = None):
+        if warmup_ms < 0 or rep_ms <= 0:
+            raise ValueError(f"warmup_ms must be >= 0 and rep_ms > 0, got {warmup_ms} and {rep_ms}")
+        self.device, self.warmup_ms, self.rep_ms = device, float(warmup_ms), float(rep_ms)
+        self.method = method or self._pick()
+        self._flush_buf: torch.Tensor | None = None
+
+    def _pick(self) -> str:
+        if self.device.type != "cuda":
+            return "perf_counter"
+        try:
+            import triton.testing  # noqa: F401
+        except Exception:  # triton missing or broken: events give the same numbers, minus its bookkeeping
+            return "cuda_events"
+        return "triton_do_bench"
+
+    def describe(self) -> str:
+        return {
+            "triton_do_bench": "triton.testing.do_bench, median, L2 flushed before each call",
+            "cuda_events": "CUDA events around each call, median, 256 MiB write flushes L2 before each",
+            "perf_counter": "time.perf_counter around each call (synchronised), median",
+        }[self.method] + f"; warmup {self.warmup_ms:g} ms, repetitions for {self.rep_ms:g} ms"
+
+    def median_ms(self, fn: Callable[[], object]) -> float:
+        if self.method == "triton_do_bench":
+            return self._do_bench(fn)
+        if self.method == "cuda_events":
+            return self._events(fn)
+        return self._host(fn)
+
+    # -- the three methods ------------------------------------------------------------------------
+    def _do_bench(self, fn) -> float:
+        import triton.testing
+
+        try:
+            return float(triton.testing.do_bench(fn, warmup=self.warmup_ms, rep=self.rep_ms, return_mode="median"))
+        except TypeError:  # triton before return_mode: ask for the 0.5 quantile instead
+            return float(triton.testing.do_bench(fn, warmup=self.warmup_ms, rep=self.rep_ms, quantiles=[0.5]))
+
+    def _flush(self) -> None:
+        if self._flush_buf is None:
+            self._flush_buf = torch.empty(FLUSH_BYTES, dtype=torch.uint8, device=self.device)
+        self._flush_buf.zero_()
+
+    def _events(self, fn) -> float:
+        fn()
+        torch.cuda.synchronize(self.device)
+        est = statistics.median(self._event_times(fn, 3))
+        warm = max(1, math.ceil(self.warmup_ms / max(est, 1e-3)))
+        for _ in range(min(warm, MAX_REPS)):
+            fn()
+        reps = int(min(MAX_REPS, max(MIN_REPS, self.rep_ms / max(est, 1e-3))))
+        return statistics.median(self._event_times(fn, reps))
+
+    def _event_times(self, fn, reps: int) -> list[float]:
+        pairs = []
+        for _ in range(reps):
+            self._flush()
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            pairs.append((start, end))
+        torch.cuda.synchronize(self.device)
+        return [s.elapsed_time(e) for s, e in pairs]
+
+    def _host(self, fn) -> float:
+        def once() -> float:
+            t0 = time.perf_counter()
+            fn()
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            return (time.perf_counter() - t0) * 1e3
+
+        est = once()
+        deadline = time.perf_counter() + self.warmup_ms / 1e3
+        while time.perf_counter() < deadline:
+            once()
+        reps = int(min(MAX_REPS, max(MIN_REPS, self.rep_ms / max(est, 1e-3))))
+        return statistics.median(once() for _ in range(reps))
+
+    def release(self) -> None:
+        self._flush_buf = None
+
+
+@dataclass(frozen=True)
+class Ceilings:
+    """Measured on this card in this run: device copy bandwidth and BF16 matmul rate."""
+
+    copy_bytes_per_s: float
+    matmul_flops_per_s: float
+    copy_size_bytes: int
+    matmul_size: int
+
+    def floor_s(self, n_bytes: int, flops: int) -> tuple[float, str]:
+        """The larger of the two lower bounds, and which one it is ("memory" or "compute")."""
+        t_mem, t_flop = n_bytes / self.copy_bytes_per_s, flops / self.matmul_flops_per_s
+        return (t_mem, "memory") if t_mem >= t_flop else (t_flop, "compute")
+
+    def to_json(self) -> dict:
+        return {"copy_GB_per_s": self.copy_bytes_per_s / 1e9, "bf16_matmul_TFLOP_per_s": self.matmul_flops_per_s / 1e12,
+                "copy_size_bytes": self.copy_size_bytes, "matmul_size": self.matmul_size}
+
+
+def measure_ceilings(timer: Timer, copy_bytes: int, matmul_size: int) -> Ceilings:
+    """A device-to-device copy (bytes read plus bytes written) and a square BF16 matmul, on random data."""
+    t_copy = _copy_seconds(timer, copy_bytes)
+    t_mm = _matmul_seconds(timer, matmul_size)
+    return Ceilings(2 * copy_bytes / t_copy, 2 * matmul_size ** 3 / t_mm, copy_bytes, matmul_size)
+
+
+def _copy_seconds(timer: Timer, n_bytes: int) -> float:
+    # Separate functions so each buffer is freed on return, before the next one is made.
+    src = torch.randint(0, 256, (n_bytes,), dtype=torch.uint8, device=timer.device)
+    dst = torch.empty_like(src)
+    return timer.median_ms(lambda: dst.copy_(src)) / 1e3
+
+
+def _matmul_seconds(timer: Timer, n: int) -> float:
+    a = torch.randn(n, n, device=timer.device, dtype=torch.bfloat16)
+    b = torch.randn(n, n, device=timer.device, dtype=torch.bfloat16)
+    c = torch.empty(n, n, device=timer.device, dtype=torch.bfloat16)
+    return timer.median_ms(lambda: torch.mm(a, b, out=c)) / 1e3

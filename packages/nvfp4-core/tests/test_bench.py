@@ -1,0 +1,209 @@
+"""The benchmark suite (``nvfp4 bench``): the CPU smoke run end to end, and that no result is dropped."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+import nvfp4
+from nvfp4.bench import BenchConfig, run_sweep
+from nvfp4.bench import shapes as S
+from nvfp4.bench.check import Oracle
+from nvfp4.bench.report import render_markdown, summarize
+from nvfp4.bench.sweep import _has_contender
+from nvfp4.bench.timing import Ceilings
+from nvfp4.cli import main as cli_main
+from nvfp4.problem import GemmProblem
+from nvfp4.reference import gemm_ref_f64
+
+FAST = ["--warmup-ms", "1", "--rep-ms", "3", "--no-progress"]
+
+
+def _has_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def test_tiny_smoke_run_through_the_cli(tmp_path, capsys, fresh_registry):
+    rc = cli_main(["bench", "--tiny", "--device", "cpu", "--backends", "reference", "--out-dir", str(tmp_path),
+                   "--name", "smoke", "--strict", *FAST])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "geomean speedup over torch BF16" in printed and "wrote " in printed
+
+    doc = json.loads((tmp_path / "smoke.json").read_text())
+    meta = doc["meta"]
+    assert meta["card"] == "cpu" and meta["torch"] == torch.__version__ and meta["nvfp4"] == nvfp4.__version__
+    assert meta["command"].startswith("nvfp4 bench --shapes 256x128 --m 1,16 --modes weight-only,w4a4")
+    assert {"name": "reference", "timed": True}.items() <= next(
+        b for b in meta["backends"] if b["name"] == "reference").items()
+    assert doc["complete"] is True
+    ceil = meta["ceilings"]
+    assert ceil["copy_GB_per_s"] > 0 and ceil["bf16_matmul_TFLOP_per_s"] > 0
+
+    points = doc["points"]
+    assert [(p["mode"], p["n"], p["k"], p["m"]) for p in points] == [
+        (mode, 256, 128, m) for m in (1, 16) for mode in ("weight-only", "w4a4")]
+    for p in points:
+        tr = S.traffic(p["m"], p["n"], p["k"], p["mode"])
+        floor = max(tr.bytes / (ceil["copy_GB_per_s"] * 1e9), tr.flops / (ceil["bf16_matmul_TFLOP_per_s"] * 1e12))
+        assert p["floor_us"] == pytest.approx(floor * 1e6, rel=1e-9)
+        assert p["bf16_us"] > 0
+        assert p["floor_speedup"] == pytest.approx(p["bf16_us"] / p["floor_us"])
+        for name in ("reference", "auto"):
+            r = p["results"][name]
+            assert r["status"] == "ok", r
+            assert r["time_us"] > 0 and r["speedup"] == pytest.approx(p["bf16_us"] / r["time_us"])
+            assert r["check"]["ok"] and 0 <= r["check"]["worst_vs_bound"] <= 1
+        assert p["results"]["auto"]["chosen"] in [b.name for b in nvfp4.backends()]
+        assert (p["quantize_act_us"] is not None) == (p["mode"] == "w4a4")
+
+    ref = doc["summary"]["weight-only"]["M<=16"]["reference"]
+    assert ref["ok"] == ref["points"] == 2
+    speedups = [p["results"]["reference"]["speedup"] for p in points if p["mode"] == "weight-only"]
+    assert ref["geomean"] == pytest.approx(math.sqrt(speedups[0] * speedups[1]))
+    assert "M 64-256" not in doc["summary"]["w4a4"]  # no point in that bucket: no row claiming one
+
+    md = (tmp_path / "smoke.md").read_text()
+    assert md.startswith("# NVFP4 GEMM benchmark: cpu, ")
+    assert f"torch {torch.__version__}" in md and "nvfp4 bench --shapes 256x128" in md
+    assert "| N x K | M | floor us (bound) | bf16 us | reference | auto |" in md
+    assert "| 256 x 128 | 16 |" in md
+    assert "## Not measured" not in md
+    if _has_matplotlib():
+        png = tmp_path / "smoke.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert "![speedup over BF16](smoke.png)" in md
+    else:
+        assert "matplotlib is not installed" in printed
+
+
+class _Scaled(nvfp4.Backend):
+    """Finite but wrong: the right answer times 1.05 (the tuner cannot tell, the oracle must)."""
+
+    name = "bench-test-wrong"
+
+    def run(self, problem, tactic, a, b, *, bias, out):
+        out.copy_(gemm_ref_f64(a, b, bias) * 1.05)
+
+
+class _Raises(nvfp4.Backend):
+    name = "bench-test-raises"
+
+    def run(self, problem, tactic, a, b, *, bias, out):
+        raise RuntimeError("kernel launch failed")
+
+
+class _Declines(nvfp4.Backend):
+    name = "bench-test-declines"
+
+    def supports(self, problem):
+        return f"only K >= 4096 (got K = {problem.k})"
+
+
+class _Absent(nvfp4.Backend):
+    name = "bench-test-absent"
+
+    def availability(self):
+        return nvfp4.Availability(False, "needs an sm_90a GPU")
+
+
+def test_every_failure_is_reported_never_dropped(fresh_registry):
+    for b in (_Scaled(), _Raises(), _Declines(), _Absent()):
+        nvfp4.register_backend(b)
+    names = ("bench-test-wrong", "bench-test-raises", "bench-test-declines", "bench-test-absent", "reference")
+    config = BenchConfig(shapes=S.TINY_SHAPES, ms=(1, 16), device="cpu", backends=names, warmup_ms=1, rep_ms=3,
+                         progress=False, tiny=True)
+    doc = run_sweep(config)
+    assert len(doc["points"]) == 4
+    for p in doc["points"]:
+        r = p["results"]
+        assert set(r) == set(names) | {"auto"}
+        assert r["bench-test-wrong"]["status"] == "wrong"
+        assert "off the float64 reference" in r["bench-test-wrong"]["detail"]
+        assert r["bench-test-raises"]["status"] == "failed"
+        assert "kernel launch failed" in r["bench-test-raises"]["detail"]
+        assert r["bench-test-declines"]["status"] == "unsupported"
+        assert "only K >= 4096" in r["bench-test-declines"]["detail"]
+        assert r["bench-test-absent"] == {"status": "unavailable", "detail": "needs an sm_90a GPU", "speedup": None}
+        assert r["reference"]["status"] == "ok"
+        # auto measured the wrong backend as fastest or not: either way its output was checked.
+        assert r["auto"]["status"] == ("wrong" if r["auto"].get("chosen") == "bench-test-wrong" else "ok")
+    doc["summary"] = summarize(doc)
+    assert doc["summary"]["w4a4"]["M<=16"]["bench-test-wrong"] == {"geomean": None, "ok": 0, "points": 2}
+    md = render_markdown(doc)
+    assert "## Not measured, and why" in md
+    for text in ("**bench-test-wrong** wrong", "**bench-test-raises** failed", "**bench-test-declines** unsupported",
+                 "**bench-test-absent** unavailable", "needs an sm_90a GPU"):
+        assert text in md
+
+
+def test_reference_is_not_timed_above_its_limit(fresh_registry):
+    config = BenchConfig(shapes=S.TINY_SHAPES, ms=(16,), modes=("weight-only",), device="cpu",
+                         backends=("reference",), warmup_ms=1, rep_ms=3, progress=False,
+                         reference_max_macs=256 * 128)
+    (p,) = run_sweep(config)["points"]
+    assert p["results"]["reference"]["status"] == "skipped"
+    assert "oracle" in p["results"]["reference"]["detail"]
+    problem = GemmProblem(16, 256, 128, "bf16", torch.bfloat16, False, "linear", torch.device("cpu"))
+    if _has_contender(problem):
+        assert p["results"]["auto"]["status"] == "ok"
+    else:
+        assert p["results"]["auto"]["status"] == "skipped"
+        assert "fallback" in p["results"]["auto"]["detail"]
+
+
+def test_oracle_catches_wrong_rows_outside_the_sample():
+    gen = torch.Generator().manual_seed(1)
+    w = nvfp4.quantize(torch.randn(96, 64, generator=gen))
+    x = torch.randn(64, 64, generator=gen).to(torch.bfloat16)
+    exact = gemm_ref_f64(x, w).to(torch.bfloat16)
+    baseline = x @ nvfp4.dequantize(w, torch.bfloat16).t()
+    oracle = Oracle(x, w, baseline, max_rows=4, seed=3)
+    assert oracle.check(exact).ok
+    rows = set(oracle.rows.tolist())
+    assert {0, 63} <= rows and len(rows) == 4
+    bad = exact.clone()
+    victim = next(r for r in range(64) if r not in rows)
+    bad[victim] = -bad[victim]
+    res = oracle.check(bad)
+    assert not res.ok and "BF16 baseline" in res.message
+    hole = exact.clone()
+    hole[victim, 5] = float("nan")
+    assert "non-finite" in oracle.check(hole).message
+
+
+def test_parsing_and_floor_arithmetic():
+    assert S.parse_shapes("8192x8192, 6144X4096") == ((8192, 8192), (6144, 4096))
+    assert S.parse_ms("16,1,16") == (1, 16)
+    assert S.parse_modes("w4a4,weight-only") == ("weight-only", "w4a4")
+    for bad, fn in (("8192x8190", S.parse_shapes), ("8192", S.parse_shapes), ("0", S.parse_ms),
+                    ("w8a8", S.parse_modes), ("", S.parse_ms)):
+        with pytest.raises(ValueError, match="--"):
+            fn(bad)
+    tr = S.traffic(1, 8192, 8192, "weight-only")
+    assert tr.weight_bytes == 8192 * (4096 + 512) + 4 and tr.act_bytes == 8192 * 2 and tr.out_bytes == 8192 * 2
+    assert S.traffic(16, 8192, 8192, "w4a4").act_bytes == 16 * (4096 + 512) + 4
+    c = Ceilings(copy_bytes_per_s=3.02e12, matmul_flops_per_s=731e12, copy_size_bytes=1 << 30, matmul_size=8192)
+    t, bound = c.floor_s(tr.bytes, tr.flops)
+    assert bound == "memory" and t * 1e6 == pytest.approx(12.5, rel=0.01)  # the H100 anchor in the design notes
+    big = S.traffic(8192, 8192, 8192, "weight-only")
+    t, bound = c.floor_s(big.bytes, big.flops)
+    assert bound == "compute" and t * 1e6 == pytest.approx(1504, rel=0.01)
+
+
+def test_cli_rejects_bad_options(tmp_path, capsys):
+    out = tmp_path / "never-made"
+    assert cli_main(["bench", "--device", "cpu", "--backends", "no-such-backend", "--tiny", "--out-dir", str(out),
+                     *FAST]) == 2
+    assert "no-such-backend not installed" in capsys.readouterr().err
+    assert not out.exists()
+    with pytest.raises(SystemExit):
+        cli_main(["bench", "--shapes", "8192x100"])
+    assert "--shapes" in capsys.readouterr().err
