@@ -54,7 +54,7 @@ def test_gemm_fp4_matches_gemm():
 @pytest.mark.parametrize("call,exc,match", [
     (lambda x, b: nvfp4.gemm(x, torch.randn(24, 64)), TypeError, "b .the weight, .N, K.. must be an NVFP4Tensor"),
     (lambda x, b: nvfp4.gemm(x.int(), b), TypeError, "a must be an NVFP4Tensor or a bfloat16"),
-    (lambda x, b: nvfp4.gemm(x.numpy(), b), TypeError, "a must be an NVFP4Tensor or a torch.Tensor"),
+    (lambda x, b: nvfp4.gemm(x.tolist(), b), TypeError, "a must be an NVFP4Tensor or a torch.Tensor"),
     (lambda x, b: nvfp4.gemm(x[None], b), ValueError, "a must be 2-D"),
     (lambda x, b: nvfp4.gemm(x[:, :32], b), ValueError, r"a.shape\[1\] \(32\) must equal b.shape\[1\]"),
     (lambda x, b: nvfp4.gemm(x, b, out_dtype=torch.int8), TypeError, "out_dtype must be"),
