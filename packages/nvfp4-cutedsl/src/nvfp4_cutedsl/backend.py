@@ -1,0 +1,153 @@
+"""The ``cutedsl`` backend: availability, supported problems, tactic candidates, dispatch.
+
+Kernels live in ``kernels/`` (one module per architecture), tactics in
+``tactics.py``; compilation and launching in ``runner.py``. Nothing here
+imports the DSL at module import time.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+from nvfp4.backend import Availability, Backend
+from nvfp4.problem import GemmProblem
+from nvfp4.tensor import NVFP4Tensor
+
+from .tactics import TILE_K, Sm90Tactic, tactic_problem
+
+#: Number of SMs of an H100 SXM; only used to size split-K when the device is not queried.
+_DEFAULT_SMS = 132
+
+
+@functools.cache
+def _dsl_import_error() -> str | None:
+    try:
+        import cuda.bindings.driver  # noqa: F401
+        import cutlass  # noqa: F401
+        import cutlass.cute  # noqa: F401
+    except Exception as exc:  # ImportError, or a broken install raising anything else
+        return f"CuTe DSL is not importable ({type(exc).__name__}: {exc}); pip install nvidia-cutlass-dsl"
+    return None
+
+
+def availability_reason() -> str | None:
+    """None when the backend can run on this machine, else why not."""
+    err = _dsl_import_error()
+    if err:
+        return err
+    if not torch.cuda.is_available():
+        return "no CUDA GPU visible to torch"
+    major, minor = torch.cuda.get_device_capability()
+    if (major, minor) != (9, 0):
+        name = torch.cuda.get_device_name()
+        return (f"needs compute capability 9.0 (Hopper, sm_90a); {name} is {major}.{minor} "
+                "(the sm_100 native block-scaled path is not written)")
+    return None
+
+
+@functools.cache
+def _sm_count(index: int) -> int:
+    try:
+        return torch.cuda.get_device_properties(index).multi_processor_count
+    except Exception:
+        return _DEFAULT_SMS
+
+
+def _split_for(problem: GemmProblem, tile_w: int, tile_x: int) -> int:
+    """Split K until the grid covers the GPU about twice (small M leaves too few CTAs otherwise)."""
+    sms = _sm_count(problem.device.index or 0) if problem.device.type == "cuda" else _DEFAULT_SMS
+    ctas = -(-problem.n // tile_w) * -(-problem.m // tile_x)
+    k_tiles = -(-problem.k // TILE_K)
+    split = 1
+    while ctas * split < 2 * sms and split < 16 and k_tiles >= 4 * split * 2:
+        split *= 2
+    return split
+
+
+def candidate_tactics(problem: GemmProblem) -> list[Sm90Tactic]:
+    """Tactics worth profiling for the problem's M bucket, the heuristic pick first (unfiltered)."""
+    m = problem.m
+    w4a4 = problem.a_format == "nvfp4"
+    # Two candidates per bucket (each costs a compile per format/layout when profiled); the order
+    # follows the H100 measurements in the README.
+    out: list[Sm90Tactic] = []
+    if m <= 16:
+        tx = 16 if (w4a4 or m > 8) else 8
+        out += [Sm90Tactic(64, tx, 8, True, _split_for(problem, 64, tx)),
+                Sm90Tactic(128, 32 if w4a4 else tx, 6, True, _split_for(problem, 128, 32 if w4a4 else tx))]
+    elif m <= 64:
+        out += [Sm90Tactic(128, 64, 6, True, _split_for(problem, 128, 64)),
+                Sm90Tactic(64, 64, 6, True, _split_for(problem, 64, 64))]
+    elif m <= 256:
+        out += [Sm90Tactic(128, 128, 5, True, 1),
+                Sm90Tactic(128, 128, 5, True, _split_for(problem, 128, 128))]
+    else:
+        out += [Sm90Tactic(128, 256, 5, True, 1),
+                Sm90Tactic(256, 128, 4, False, 1)]
+    seen: list[Sm90Tactic] = []
+    for t in out:
+        if t not in seen:
+            seen.append(t)
+    return seen
+
+
+@functools.lru_cache(maxsize=4096)
+def _tactic_reason(tactic: Sm90Tactic, problem: GemmProblem) -> str | None:
+    return tactic_problem(tactic, problem)
+
+
+class CuteDslBackend(Backend):
+    """NVFP4 GEMM in CuTe DSL for Hopper: TMA, in-kernel dequantization, wgmma, FP32 accumulation."""
+
+    name = "cutedsl"
+    priority = 20
+
+    def availability(self) -> Availability:
+        reason = availability_reason()
+        return Availability(reason is None, reason or "")
+
+    def supports(self, problem: GemmProblem) -> str | None:
+        if problem.device.type != "cuda":
+            return f"runs on CUDA devices only, problem is on {problem.device}"
+        if problem.a_format == "fp32":
+            return ("fp32 activations are not supported: the kernel multiplies on BF16/FP16 tensor "
+                    "cores and rounding fp32 inputs would not be exact; pass bf16 or fp16 activations")
+        if problem.a_format not in ("bf16", "fp16", "nvfp4"):
+            return f"a_format must be bf16, fp16 or nvfp4, got {problem.a_format!r}"
+        if problem.k % 32:
+            return (f"K must be a multiple of 32 (TMA needs a 16-byte row pitch for packed FP4 data), "
+                    f"got K={problem.k}")
+        if problem.out_dtype not in (torch.bfloat16, torch.float16, torch.float32):
+            return f"out_dtype must be bfloat16, float16 or float32, got {problem.out_dtype}"
+        if not self.tactics(problem):
+            return "no valid tactic for this problem"
+        return None
+
+    def tactics(self, problem: GemmProblem):
+        return tuple(t for t in candidate_tactics(problem) if tactic_problem(t, problem) is None)
+
+    def run(self, problem: GemmProblem, tactic, a, b, *, bias, out) -> None:
+        if not isinstance(tactic, Sm90Tactic):
+            raise TypeError(f"tactic must be an Sm90Tactic, got {tactic!r}")
+        reason = _tactic_reason(tactic, problem)
+        if reason:
+            raise ValueError(f"tactic {tactic} cannot run {problem.describe()}: {reason}")
+        if not isinstance(b, NVFP4Tensor):
+            raise TypeError(f"b must be an NVFP4Tensor, got {type(b).__name__}")
+        w4a4 = problem.a_format == "nvfp4"
+        if w4a4 != isinstance(a, NVFP4Tensor):
+            raise TypeError(f"a must be {'an NVFP4Tensor' if w4a4 else 'a dense tensor'} for a_format "
+                            f"{problem.a_format!r}, got {type(a).__name__}")
+        if b.layout != problem.layout or (w4a4 and a.layout != problem.layout):
+            raise ValueError(f"scale layouts must be {problem.layout!r}")
+        x = a.data if w4a4 else a
+        for name, tensor in (("a", x), ("b", b.data)):
+            if tensor.data_ptr() % 16:
+                raise ValueError(f"{name} data must be 16-byte aligned for TMA (data_ptr % 16 = "
+                                 f"{tensor.data_ptr() % 16}); pass a fresh contiguous tensor")
+        from . import runner  # imports the DSL
+
+        runner.launch(tactic, a, b, bias, out, m=problem.m, n=problem.n, k=problem.k,
+                      act=problem.a_format, layout=problem.layout)

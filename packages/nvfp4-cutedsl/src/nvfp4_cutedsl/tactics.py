@@ -1,0 +1,88 @@
+"""Ways to run the sm_90a kernel: ``Sm90Tactic`` and the one function that says which are valid.
+
+Pure Python (no DSL import): the CPU tests and the tuner use it anywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nvfp4.problem import GemmProblem
+
+#: K elements per pipeline stage: 4 wgmma K-steps of 16, i.e. 4 NVFP4 scale blocks.
+TILE_K = 64
+#: Usable shared memory per CTA on sm_90 (227 KiB) less a reserve for barriers.
+SMEM_BUDGET = 227 * 1024 - 2048
+#: Largest accumulator fragment per thread we allow (FP32 registers).
+MAX_ACC_PER_THREAD = 128
+
+
+@dataclass(frozen=True)
+class Sm90Tactic:
+    """One way to tile the NVFP4 GEMM on sm_90a.
+
+    tile_w: weight rows (output columns N) per CTA.
+    tile_x: activation rows (output rows M) per CTA.
+    stages: TMA pipeline depth (packed weight + activation tiles of ``TILE_K``).
+    swap_ab: True puts the weight on the wgmma M side (A operand) and the
+        activation on its N side, i.e. computes ``out^T = W @ X^T``: the choice for
+        small M, where the activation tile can be as narrow as 8 rows.
+        False computes ``out = X @ W^T`` with the activation as A (large M).
+    split_k: K is cut into this many slices, each CTA of a slice adds its FP32
+        partial sums into a workspace and the last one to finish applies the
+        epilogue. Gives small-M problems enough CTAs to fill the GPU.
+    """
+
+    tile_w: int = 64
+    tile_x: int = 16
+    stages: int = 6
+    swap_ab: bool = True
+    split_k: int = 1
+
+    # -- derived shapes --------------------------------------------------------------------------
+    @property
+    def mma_tile(self) -> tuple[int, int]:
+        """(wgmma M, wgmma N) of the CTA tile."""
+        return (self.tile_w, self.tile_x) if self.swap_ab else (self.tile_x, self.tile_w)
+
+    @property
+    def threads(self) -> int:
+        """One warpgroup of 128 threads per 64 rows of wgmma M."""
+        return 128 * (self.mma_tile[0] // 64)
+
+    def smem_bytes(self, a_format: str) -> int:
+        w4a4 = a_format == "nvfp4"
+        x_stage = self.tile_x * TILE_K // 2 if w4a4 else self.tile_x * TILE_K * 2
+        per_stage = self.tile_w * TILE_K // 2 + x_stage
+        dequant = 2 * self.tile_w * TILE_K * 2 + (2 * self.tile_x * TILE_K * 2 if w4a4 else 0)
+        return self.stages * per_stage + dequant + 1024
+
+
+def tactic_problem(tactic: Sm90Tactic, problem: GemmProblem) -> str | None:
+    """None when ``tactic`` can run ``problem``, else the reason it cannot."""
+    t = tactic
+    mma_m, mma_n = t.mma_tile
+    if mma_m not in (64, 128):
+        return f"wgmma tile M (tile_{'w' if t.swap_ab else 'x'}) must be 64 or 128, got {mma_m}"
+    if mma_n % 8 or not 8 <= mma_n <= 256:
+        return f"wgmma tile N must be a multiple of 8 in [8, 256], got {mma_n}"
+    rows_per_pass = t.threads // 8  # the dequantizer covers rows_per_pass rows x 64 K per pass
+    if t.tile_w % rows_per_pass:
+        return f"tile_w {t.tile_w} must be a multiple of {rows_per_pass} (threads/8) for the dequantizer"
+    if problem.a_format == "nvfp4" and t.tile_x % rows_per_pass:
+        return f"W4A4 needs tile_x {t.tile_x} to be a multiple of {rows_per_pass} (threads/8)"
+    if t.stages < 3:
+        # the loop dequantizes tile i+1 before refilling the stage tile i-1 freed: 2 stages would wait forever
+        return f"stages must be >= 3, got {t.stages}"
+    if t.smem_bytes(problem.a_format) > SMEM_BUDGET:
+        return f"needs {t.smem_bytes(problem.a_format)} bytes of shared memory, more than {SMEM_BUDGET}"
+    if mma_m * mma_n // t.threads > MAX_ACC_PER_THREAD:
+        return f"accumulator of {mma_m * mma_n // t.threads} FP32 per thread exceeds {MAX_ACC_PER_THREAD}"
+    if t.split_k < 1:
+        return f"split_k must be >= 1, got {t.split_k}"
+    k_tiles = -(-problem.k // TILE_K)
+    per_slice = -(-k_tiles // t.split_k)
+    if t.split_k > 1 and (k_tiles < 2 * t.split_k or (t.split_k - 1) * per_slice >= k_tiles):
+        return (f"split_k {t.split_k} leaves a K slice with fewer than 2 (or no) K tiles of {TILE_K} "
+                f"(K={problem.k})")
+    return None

@@ -1,0 +1,152 @@
+"""CPU-side checks (run in CI): install, import, registration, availability reason, tactics, bit tricks."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import nvfp4
+from nvfp4 import e2m1, layouts
+from nvfp4.problem import GemmProblem
+from nvfp4_cutedsl import CuteDslBackend, Sm90Tactic, tactic_problem
+from nvfp4_cutedsl.backend import candidate_tactics
+from nvfp4_cutedsl.kernels.decode import (
+    BF16_HI,
+    F16_HI,
+    PAIR_SEL_BF16,
+    PAIR_SEL_F16,
+    SIGN_SEL,
+    emulate_fp4x4,
+    fp4x8_ptx,
+    prmt,
+    scale_pair_ptx,
+)
+from nvfp4_cutedsl.kernels.scale_layout import scale_layout_spec
+
+
+def _problem(m=16, n=256, k=256, a_format="bf16", out=torch.bfloat16, bias=False, layout="linear",
+             device="cuda"):
+    return GemmProblem(m, n, k, a_format, out, bias, layout, torch.device(device))
+
+
+def test_registered_through_entry_point():
+    names = [b.name for b in nvfp4.backends()]
+    assert "cutedsl" in names
+    assert not [e for e in nvfp4.plugin_errors() if e.plugin == "cutedsl"]
+
+
+def test_availability_says_why():
+    av = CuteDslBackend().availability()
+    if not torch.cuda.is_available():
+        assert not av.ok and av.reason, "without a GPU the backend must be unavailable with a reason"
+    assert av.ok or av.reason
+
+
+def test_declines_with_reasons():
+    be = CuteDslBackend()
+    assert "fp32 activations" in be.supports(_problem(a_format="fp32"))
+    assert "multiple of 32" in be.supports(_problem(k=48))
+    assert "CUDA" in be.supports(_problem(device="cpu"))
+    for a_format, layout in itertools.product(("bf16", "fp16", "nvfp4"), ("linear", "swizzled")):
+        assert be.supports(_problem(a_format=a_format, layout=layout)) is None
+
+
+@pytest.mark.parametrize("m", (1, 7, 16, 17, 64, 65, 256, 257, 4096))
+@pytest.mark.parametrize("a_format", ("bf16", "fp16", "nvfp4"))
+def test_every_bucket_has_valid_tactics(m, a_format):
+    p = _problem(m=m, n=8192, k=8192, a_format=a_format)
+    tactics = CuteDslBackend().tactics(p)
+    assert tactics
+    for t in tactics:
+        assert tactic_problem(t, p) is None
+    # a bucket's tactics must serve every M in the bucket (the tuner decides per power-of-two bucket)
+    bucket = 1 << (m - 1).bit_length()
+    for t in tactics:
+        assert tactic_problem(t, _problem(m=bucket, n=8192, k=8192, a_format=a_format)) is None
+
+
+def test_tactic_validity_reasons():
+    p = _problem()
+    assert "64 or 128" in tactic_problem(Sm90Tactic(tile_w=96, tile_x=16), p)
+    assert "multiple of 8" in tactic_problem(Sm90Tactic(tile_w=64, tile_x=12), p)
+    assert "shared memory" in tactic_problem(Sm90Tactic(tile_w=128, tile_x=256, stages=8), p)
+    assert "W4A4" in tactic_problem(Sm90Tactic(tile_w=64, tile_x=8), _problem(a_format="nvfp4"))
+    assert "split_k" in tactic_problem(Sm90Tactic(split_k=8), _problem(k=256))
+    assert ">= 3" in tactic_problem(Sm90Tactic(stages=2), p)
+    assert tactic_problem(Sm90Tactic(), p) is None
+    assert all(t.threads in (128, 256) for t in candidate_tactics(_problem(m=8192)))
+
+
+def _lane_values(word: int, bf16: bool) -> list[float]:
+    lanes = [word & 0xFFFF, word >> 16]
+    if bf16:
+        return [float(np.array([h << 16], dtype=np.uint32).view(np.float32)[0]) for h in lanes]
+    return [float(np.array([h], dtype=np.uint16).view(np.float16)[0]) for h in lanes]
+
+
+@pytest.mark.parametrize("bf16", (True, False), ids=("bf16", "fp16"))
+def test_prmt_decoder_matches_e2m1_table(bf16):
+    """The byte-permute decoder (same constants as the kernel's PTX) on every 16-bit input."""
+    table = e2m1.code_values(dtype=torch.float32).tolist()
+    for y in range(1 << 16):
+        w0, w1 = emulate_fp4x4(y | (0xA5C3 << 16), bf16)  # bits above the 4 codes must be ignored
+        got = _lane_values(w0, bf16) + _lane_values(w1, bf16)
+        want = [table[(y >> (4 * i)) & 0xF] for i in range(4)]
+        assert got == want and [math.copysign(1, g) for g in got] == [math.copysign(1, w) for w in want], hex(y)
+
+
+def test_prmt_model():
+    assert prmt(0x33221100, 0x77665544, 0x3210) == 0x33221100
+    assert prmt(0x33221100, 0x77665544, 0x7654) == 0x77665544
+    assert prmt(0x000080FF, 0, 0x4449) == 0x000000FF  # byte 1 (0x80) sign-replicated; others from b = 0
+
+
+def test_ptx_uses_the_tested_constants():
+    for bf16 in (True, False):
+        ptx = fp4x8_ptx(bf16)
+        for c in (BF16_HI if bf16 else F16_HI) + ((SIGN_SEL,) + (PAIR_SEL_BF16 if bf16 else PAIR_SEL_F16)):
+            assert f"{c:#x}" in ptx
+        assert ("mul.rn.bf16x2" if bf16 else "mul.rn.f16x2") in ptx
+        assert "cvt.rn.f16x2.e4m3x2" in scale_pair_ptx(bf16)
+
+
+def _offset(shape, stride, r, kb):
+    """CuTe's colexicographic (row, k-block) -> offset for the (shape, stride) spec."""
+    def mode(coord, shp, std):
+        if isinstance(shp, tuple):
+            off = 0
+            for s, d in zip(shp, std):
+                off += (coord % s) * d
+                coord //= s
+            return off
+        return coord * std
+    return mode(r, shape[0], stride[0]) + mode(kb, shape[1], stride[1])
+
+
+@pytest.mark.parametrize("rows,k", ((1, 16), (130, 48), (300, 1040), (128, 64)))
+def test_swizzled_scale_spec_matches_core(rows, k):
+    shape, stride = scale_layout_spec(rows, k, "swizzled")
+    for r in range(rows):
+        for kb in range(k // 16):
+            assert _offset(shape, stride, r, kb) == layouts.swizzled_offset(r, kb, k)
+    shape, stride = scale_layout_spec(rows, k, "linear")
+    assert _offset(shape, stride, rows - 1, k // 16 - 1) == rows * (k // 16) - 1
+
+
+def test_imports_and_reports_without_the_dsl():
+    """With the DSL missing, importing still works and availability names the DSL as the reason."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['cutlass'] = None; sys.modules['cuda'] = None\n"
+            "import nvfp4_cutedsl\n"
+            "from nvfp4_cutedsl.backend import CuteDslBackend\n"
+            "av = CuteDslBackend().availability()\n"
+            "assert not av.ok and 'CuTe DSL' in av.reason, av\n"
+            "print('ok')\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0 and "ok" in res.stdout, res.stderr
