@@ -1,0 +1,47 @@
+// Host-side interface of the sm_90a kernels (no torch, no Python: plain pointers and a stream).
+#pragma once
+#include <cstdint>
+#include <cuda_runtime.h>
+
+namespace nvfp4_cutlass {
+
+enum ActKind : int { kActBF16 = 0, kActFP16 = 1, kActNVFP4 = 2 };
+enum OutKind : int { kOutBF16 = 0, kOutFP16 = 1, kOutFP32 = 2 };
+
+// out[M, N] = cast(alpha * (deq(a) @ deq(b)^T) + bias), computed as D^T = W x X^T so the
+// weight b is the 16-row operand A of mma.m16n8k16 and M is the 8-wide operand.
+struct GemmParams {
+  const uint8_t* b_data;   // [N, K/2] packed E2M1, even K in the low nibble
+  const uint8_t* b_scale;  // E4M3 bits: linear [N, K/16] or the 128x4 swizzled buffer
+  const float* b_gs;       // device scalar: b's global dequantization scale
+  const void* a;           // [M, K] bf16/fp16, or [M, K/2] packed E2M1 (W4A4)
+  const uint8_t* a_scale;  // W4A4 only: a's E4M3 scales, same layout as b's
+  const float* a_gs;       // W4A4 only: a's global scale (alpha = a_gs * b_gs)
+  const void* bias;        // nullptr or [N] of the output dtype
+  void* out;               // [M, N] contiguous, output dtype
+  float* partials;         // split_k > 1: [split_k, M, N] fp32 partial sums
+  unsigned* counters;      // split_k > 1: one arrival counter per output tile, zero on entry and on exit
+  int m, n, k;
+  int swizzled;            // scale layout of b (and a)
+  int out_dtype;           // OutKind
+  int split_k;             // K slices, reduced by the last CTA of each tile
+  int chunks_per_split;    // 128-wide K chunks per slice
+};
+
+// One compiled kernel configuration: tile_m = 8 * m8-tiles per warp, warps per CTA (tile_n = 16 * warps),
+// unroll = 128-wide K chunks whose loads are issued before any of them is computed,
+// stages = 2 when the next unroll chunks load while the current ones are computed (else 1).
+struct GemmConfig { int tile_m, warps, unroll, stages; };
+
+// Configurations compiled into this build (count written to *n).
+const GemmConfig* gemm_configs(int* n);
+
+// cudaErrorInvalidValue for a configuration that is not compiled in.
+cudaError_t launch_gemm(const GemmParams& p, int act, GemmConfig cfg, cudaStream_t stream);
+
+// NVFP4 quantization bit-identical to nvfp4.quantize_ref. x: [rows, k] of x_dtype (OutKind numbering:
+// 0 bf16, 1 fp16, 2 fp32); data [rows, k/2]; scale linear [rows, k/16] or swizzled (padding pre-zeroed).
+cudaError_t launch_quantize(const void* x, int x_dtype, const float* global_scale, uint8_t* data, uint8_t* scale,
+                            int rows, int k, int swizzled, cudaStream_t stream);
+
+}  // namespace nvfp4_cutlass

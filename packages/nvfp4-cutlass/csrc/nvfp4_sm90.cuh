@@ -1,0 +1,125 @@
+// Device helpers shared by the sm_90a kernels: E2M1 decoding into tensor-core operands and scale addressing.
+#pragma once
+#include <cstdint>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+
+namespace nvfp4_cutlass {
+
+// Byte offset of scale (r, kb) in the swizzled 128x4 buffer; nkt = ceil((K/16)/4).
+__device__ __forceinline__ int64_t swizzled_scale_offset(int r, int kb, int nkt) {
+  return ((int64_t)(r >> 7) * nkt + (kb >> 2)) * 512 + (r & 31) * 16 + ((r & 127) >> 5) * 4 + (kb & 3);
+}
+
+__device__ __forceinline__ int64_t scale_offset(int r, int kb, int kb_total, int nkt, bool swizzled) {
+  return swizzled ? swizzled_scale_offset(r, kb, nkt) : (int64_t)r * kb_total + kb;
+}
+
+// Weights are read once: keep them out of L1 so the activations shared by the CTA's warps stay there.
+__device__ __forceinline__ uint4 ld_stream16(const void* p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
+  return v;
+}
+__device__ __forceinline__ uint2 ld_stream8(const void* p) {
+  uint2 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v2.u32 {%0,%1}, [%2];" : "=r"(v.x), "=r"(v.y) : "l"(p));
+  return v;
+}
+
+// 32 packed E2M1 values (16 bytes) starting at K index kseg of a row; `valid` of them (0, 16 or 32) exist.
+// vec16: the row stride (K/2 bytes) is a multiple of 16, so one 16-byte load is aligned.
+__device__ __forceinline__ uint4 load_fp4_segment(const uint8_t* row, int kseg, int valid, bool vec16) {
+  uint4 v = make_uint4(0u, 0u, 0u, 0u);
+  const uint8_t* p = row + (kseg >> 1);
+  if (valid >= 32) {
+    if (vec16) {
+      v = ld_stream16(p);
+    } else {
+      uint2 lo = ld_stream8(p), hi = ld_stream8(p + 8);
+      v = make_uint4(lo.x, lo.y, hi.x, hi.y);
+    }
+  } else if (valid >= 16) {
+    uint2 lo = ld_stream8(p);
+    v.x = lo.x;
+    v.y = lo.y;
+  }
+  return v;
+}
+
+__device__ __forceinline__ float e4m3_to_float(uint8_t bits) {
+  __half_raw h = __nv_cvt_fp8_to_halfraw(bits, __NV_E4M3);
+  return __half2float(__half(h));
+}
+
+// ---- E2M1 -> FP16: each nibble becomes an E4M3 byte worth value * 2^-6 (sign to bit 7, exponent and
+// mantissa bits to bits 4..2; E2M1's subnormal 0.5 lands on E4M3's subnormal 2^-7), the hardware converts
+// E4M3 pairs to FP16 exactly, and one multiply by (scale * 64) gives value * scale exactly (<= 2688).
+__device__ __forceinline__ uint32_t cvt_e4m3x2_f16x2(uint32_t two_bytes) {
+  __half2_raw h = __nv_cvt_fp8x2_to_halfraw2((__nv_fp8x2_storage_t)(two_bytes & 0xFFFFu), __NV_E4M3);
+  return (uint32_t)h.x | ((uint32_t)h.y << 16);
+}
+
+// The FP16 pair multiplier of one block: scale * 64 (<= 28672, exact in FP16).
+__device__ __forceinline__ uint32_t f16_block_scale(uint8_t scale_bits) {
+  __half s = __float2half_rn(e4m3_to_float(scale_bits) * 64.0f);
+  __half2 s2 = __halves2half2(s, s);
+  return *reinterpret_cast<uint32_t*>(&s2);
+}
+
+__device__ __forceinline__ uint32_t hmul2_f16(uint32_t a, uint32_t b) {
+  __half2 r = __hmul2(*reinterpret_cast<__half2*>(&a), *reinterpret_cast<__half2*>(&b));
+  return *reinterpret_cast<uint32_t*>(&r);
+}
+
+// One 32-bit word = 8 E2M1 codes -> 4 FP16 pairs; out[i] holds the values of byte i (low nibble in the low half).
+__device__ __forceinline__ void decode_word_f16(uint32_t w, uint32_t scale2, uint32_t out[4]) {
+  const uint32_t lo = ((w << 2) & 0x1C1C1C1Cu) | ((w << 4) & 0x80808080u);  // low nibbles as E4M3
+  const uint32_t hi = ((w >> 2) & 0x1C1C1C1Cu) | (w & 0x80808080u);         // high nibbles as E4M3
+  const uint32_t p01 = __byte_perm(lo, hi, 0x5140);
+  const uint32_t p23 = __byte_perm(lo, hi, 0x7362);
+  out[0] = hmul2_f16(cvt_e4m3x2_f16x2(p01), scale2);
+  out[1] = hmul2_f16(cvt_e4m3x2_f16x2(p01 >> 16), scale2);
+  out[2] = hmul2_f16(cvt_e4m3x2_f16x2(p23), scale2);
+  out[3] = hmul2_f16(cvt_e4m3x2_f16x2(p23 >> 16), scale2);
+}
+
+// ---- E2M1 -> BF16: a nibble's sign goes to bit 15 and its exponent/mantissa bits to bits 8..6, which reads
+// as value * 2^-126 (E2M1's subnormal lands on a BF16 subnormal). Multiply by 2^126 (exact), then by the
+// block scale (exact: the products have <= 6 significant bits). One multiply by scale*2^126 would overflow.
+__device__ __forceinline__ uint32_t bf16_block_scale(uint8_t scale_bits) {
+  __nv_bfloat16 s = __float2bfloat16_rn(e4m3_to_float(scale_bits));
+  __nv_bfloat162 s2 = __halves2bfloat162(s, s);
+  return *reinterpret_cast<uint32_t*>(&s2);
+}
+
+__device__ __forceinline__ uint32_t hmul2_bf16(uint32_t a, uint32_t b) {
+  __nv_bfloat162 r = __hmul2(*reinterpret_cast<__nv_bfloat162*>(&a), *reinterpret_cast<__nv_bfloat162*>(&b));
+  return *reinterpret_cast<uint32_t*>(&r);
+}
+
+__device__ __forceinline__ void decode_word_bf16(uint32_t w, uint32_t scale2, uint32_t out[4]) {
+  const uint32_t w4 = w << 4;  // byte i of w4 carries byte i's low nibble in its top nibble
+  const uint32_t two126 = 0x7E807E80u;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    // bytes: [junk, low nibble on top, junk, high nibble on top]; junk never reaches the masked bits
+    const uint32_t t = __byte_perm(w4, w, (uint32_t)(i | (i << 4) | (i << 8) | ((4 + i) << 12)));
+    const uint32_t raw = (t & 0x80008000u) | ((t >> 6) & 0x01C001C0u);
+    out[i] = hmul2_bf16(hmul2_bf16(raw, two126), scale2);
+  }
+}
+
+template <bool BF16>
+__device__ __forceinline__ uint32_t block_scale(uint8_t bits) {
+  if constexpr (BF16) return bf16_block_scale(bits); else return f16_block_scale(bits);
+}
+
+template <bool BF16>
+__device__ __forceinline__ void decode_word(uint32_t w, uint32_t scale2, uint32_t out[4]) {
+  if constexpr (BF16) decode_word_bf16(w, scale2, out); else decode_word_f16(w, scale2, out);
+}
+
+}  // namespace nvfp4_cutlass

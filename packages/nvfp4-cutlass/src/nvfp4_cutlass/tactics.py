@@ -1,0 +1,144 @@
+"""How the sm_90a GEMM kernel can run a problem: the tactic dataclass and the one validity function.
+
+The kernel computes ``D^T = W x X^T``: each warp owns 16 weight rows, each CTA ``tile_n = 16 * warps`` of
+them and ``tile_m`` activation rows; ``split_k`` CTAs share a tile's K range (the last reduces the FP32
+partials); ``unroll`` 128-wide K chunks have their loads in flight before the first is decoded; with
+``stages = 2`` the next ``unroll`` chunks load while the current ones are decoded and multiplied, and with
+``stages >= 3`` the weights stream through a per-warp cp.async ring of that many shared-memory stages
+(K must then be a multiple of 128).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from nvfp4.problem import GemmProblem
+
+#: K columns a warp covers per loop step (each of its 32 threads holds 32 consecutive values of two rows).
+K_CHUNK = 128
+#: Streaming multiprocessors of the H100 SXM this was tuned on.
+SM_COUNT = 132
+#: Resident warps per SM the split-K heuristic aims for: 16 for the lean tile_m=8 kernels, 8 for wider tiles
+#: (their registers allow fewer); measured best on the H100 (scripts/bench.py sweeps the neighbours).
+TARGET_WARPS_PER_SM = {8: 16, 16: 8, 32: 8, 64: 8}
+#: Configurations every build compiles (tile_m, warps, unroll, stages); CI builds only these.
+BASE_CONFIGS = frozenset({(8, 4, 2, 1), (16, 4, 2, 1), (32, 4, 1, 1), (64, 4, 1, 1),
+                          (8, 8, 1, 4), (8, 4, 1, 8), (16, 4, 1, 4), (32, 4, 1, 4)})
+#: From this many stages on, the weights stream through a cp.async shared-memory ring (whole 128-wide chunks).
+CP_ASYNC_STAGES = 3
+TILE_MS = (8, 16, 32, 64)
+MAX_SPLIT_K = 64
+#: Heuristic order per M bucket (first compiled and valid one wins), from the H100 sweep of 2026-11-25.
+PREFERRED = {
+    8: ((8, 8, 1, 4), (8, 4, 1, 8), (8, 4, 2, 1)),
+    16: ((16, 4, 1, 4), (16, 4, 2, 1)),
+    256: ((32, 4, 1, 4), (32, 4, 1, 1)),
+    None: ((64, 4, 1, 1), (32, 4, 1, 4), (32, 4, 1, 1)),
+}
+
+
+@dataclass(frozen=True)
+class CutlassTactic:
+    tile_m: int  # activation rows per CTA: 8 per MMA tile, 1..8 tiles a warp
+    tile_n: int  # weight rows per CTA: 16 per warp
+    split_k: int  # CTAs along K per output tile
+    unroll: int  # 128-wide K chunks loaded before decoding
+    stages: int = 1  # 2: register double buffering; >= 3: depth of the cp.async shared-memory ring
+
+    @property
+    def warps(self) -> int:
+        return self.tile_n // 16
+
+    @property
+    def config(self) -> tuple[int, int, int, int]:
+        return (self.tile_m, self.warps, self.unroll, self.stages)
+
+
+def k_chunks(k: int) -> int:
+    return -(-k // K_CHUNK)
+
+
+def chunks_per_split(k: int, split_k: int) -> int:
+    return -(-k_chunks(k) // split_k)
+
+
+def _normalized_split(k: int, split: int) -> int:
+    """The split actually run: every slice gets at least one chunk, none is empty."""
+    split = max(1, min(split, k_chunks(k), MAX_SPLIT_K))
+    return -(-k_chunks(k) // chunks_per_split(k, split))
+
+
+def heuristic_split(problem: GemmProblem, tile_m: int, tile_n: int) -> int:
+    tiles = math.ceil(problem.n / tile_n) * math.ceil(problem.m / tile_m)
+    want = max(1, round(SM_COUNT * TARGET_WARPS_PER_SM[tile_m] / (tiles * (tile_n // 16))))
+    # at least 4 chunks (512 K) per slice: shorter slices spend more on the reduction than they win
+    return _normalized_split(problem.k, min(want, max(1, k_chunks(problem.k) // 4)))
+
+
+def allowed_tile_ms(m: int) -> tuple[int, ...]:
+    """Activation tiles worth running for M: narrower ones re-read the weights, wider ones waste MMAs."""
+    if m <= 8:
+        return (8,)
+    if m <= 16:
+        return (16,)
+    if m <= 32:
+        return (32,)
+    return (32, 64)
+
+
+def valid_tactics(problem: GemmProblem, compiled: frozenset | None = None) -> list[CutlassTactic]:
+    """Every tactic the built kernels can run ``problem`` with; the first is the heuristic pick.
+
+    ``compiled``: the ``(tile_m, warps, unroll, stages)`` configurations of the build (default: the native
+    module's, or the base set every build has when the module is not importable).
+    """
+    if compiled is None:
+        from .native import compiled_configs
+
+        compiled = compiled_configs() or BASE_CONFIGS
+    m = problem.m
+    out: list[CutlassTactic] = []
+
+    def add(cfg: tuple[int, int, int, int], split: int) -> None:
+        tm, warps, unroll, stages = cfg
+        if cfg not in compiled or math.ceil(m / tm) > 65535:
+            return
+        if stages >= CP_ASYNC_STAGES and problem.k % K_CHUNK:
+            return
+        t = CutlassTactic(tm, 16 * warps, _normalized_split(problem.k, split), unroll, stages)
+        if t not in out:
+            out.append(t)
+
+    bucket = next((b for b in (8, 16, 256) if m <= b), None)
+    tiles = allowed_tile_ms(m)
+    preferred = [c for c in PREFERRED[bucket] if c[0] in tiles]
+    others = sorted((c for c in compiled if c[0] in tiles and c not in preferred), key=lambda c: (c[0], c[1], -c[3]))
+    for cfg in preferred + others:
+        h = heuristic_split(problem, cfg[0], 16 * cfg[1])
+        add(cfg, h)
+        for split in (1, h // 2, h * 2):
+            add(cfg, split)
+    if not out:  # nothing compiled fits the tile rules: run any compiled tile
+        for cfg in sorted(compiled):
+            add(cfg, heuristic_split(problem, cfg[0], 16 * cfg[1]))
+    return out
+
+
+def is_valid(problem: GemmProblem, tactic: object, compiled: frozenset | None = None) -> str | None:
+    """None when ``tactic`` can run ``problem``, else why not (for forced tactics from a tuning cache)."""
+    if not isinstance(tactic, CutlassTactic):
+        return f"tactic must be a CutlassTactic, got {type(tactic).__name__}"
+    if compiled is None:
+        from .native import compiled_configs
+
+        compiled = compiled_configs() or BASE_CONFIGS
+    if tactic.tile_n % 16 or tactic.config not in compiled:
+        return f"{tactic} is not compiled into this build (compiled: {sorted(compiled)})"
+    if tactic.stages >= CP_ASYNC_STAGES and problem.k % K_CHUNK:
+        return f"stages={tactic.stages} (cp.async ring) needs K % {K_CHUNK} == 0, got K={problem.k}"
+    if tactic.split_k < 1 or tactic.split_k != _normalized_split(problem.k, tactic.split_k):
+        return f"split_k={tactic.split_k} does not divide K={problem.k} into non-empty 128-wide slices"
+    if math.ceil(problem.m / tactic.tile_m) > 65535:
+        return f"M={problem.m} needs more than 65535 tiles of {tactic.tile_m} rows"
+    return None

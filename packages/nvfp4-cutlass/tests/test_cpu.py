@@ -1,0 +1,105 @@
+"""CPU-side checks (CI, no GPU): import safety, availability reason, tactic listing and validity."""
+
+import dataclasses
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import nvfp4
+from nvfp4.problem import GemmProblem
+from nvfp4_cutlass import CutlassBackend, CutlassQuantizer, CutlassTactic, valid_tactics
+from nvfp4_cutlass.tactics import BASE_CONFIGS, is_valid
+
+CUDA = torch.device("cuda")
+
+
+def problem(m, n, k, a_format="bf16", out=torch.bfloat16, layout="linear", device=CUDA):
+    return GemmProblem(m, n, k, a_format, out, False, layout, device)
+
+
+def test_import_without_gpu_does_not_touch_cuda():
+    code = ("import torch, nvfp4_cutlass, nvfp4_cutlass.plugin; "
+            "assert not torch.cuda.is_initialized(); print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"CUDA_VISIBLE_DEVICES": ""})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+def test_registered_through_entry_point():
+    names = [b.name for b in nvfp4.backends()]
+    assert "cutlass" in names
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU reason")
+def test_availability_reason_without_gpu():
+    av = CutlassBackend().availability()
+    assert not av.ok
+    assert "CUDA" in av.reason or "_native" in av.reason
+    assert CutlassQuantizer().availability().reason == av.reason
+
+
+def test_availability_reason_without_native_module(monkeypatch):
+    from nvfp4_cutlass import native
+
+    reason = "the compiled module nvfp4_cutlass._native cannot be imported (x)"
+    monkeypatch.setattr(native, "load", lambda: (None, reason))
+    av = CutlassBackend().availability()
+    assert not av.ok and "_native" in av.reason
+
+
+def test_fp32_activations_declined_with_reason():
+    reason = CutlassBackend().supports(problem(4, 64, 64, a_format="fp32"))
+    assert reason and "fp32" in reason
+
+
+def test_cpu_problem_declined():
+    reason = CutlassBackend().supports(problem(4, 64, 64, device=torch.device("cpu")))
+    assert reason and "CUDA" in reason
+
+
+@pytest.mark.parametrize("m", [1, 7, 16, 17, 64, 200, 1024, 8192])
+@pytest.mark.parametrize("n,k", [(1, 16), (130, 48), (8192, 8192), (57344, 8192), (8192, 28672)])
+def test_valid_tactics_are_valid(m, n, k):
+    p = problem(m, n, k)
+    tactics = valid_tactics(p, BASE_CONFIGS)
+    assert tactics, "at least one tactic"
+    assert len(set(tactics)) == len(tactics)
+    for t in tactics:
+        assert isinstance(t, CutlassTactic)
+        assert is_valid(p, t, BASE_CONFIGS) is None
+        assert t.config in BASE_CONFIGS
+        chunks = -(-k // 128)
+        assert 1 <= t.split_k <= chunks
+        per = -(-chunks // t.split_k)
+        assert (t.split_k - 1) * per < chunks, "no empty K slice"
+
+
+def test_heuristic_small_m_fills_the_gpu():
+    t = valid_tactics(problem(1, 8192, 8192), BASE_CONFIGS)[0]
+    assert t.tile_m == 8
+    assert (8192 // t.tile_n) * t.split_k * t.warps >= 132 * 8, "at least 8 warps per SM"
+    t = valid_tactics(problem(16, 57344, 8192), BASE_CONFIGS)[0]
+    assert t.tile_m == 16 and t.split_k == 1
+
+
+def test_cp_async_stages_need_whole_chunks():
+    assert any(t.stages >= 3 for t in valid_tactics(problem(1, 256, 1024), BASE_CONFIGS))
+    assert all(t.stages < 3 for t in valid_tactics(problem(1, 256, 1040), BASE_CONFIGS))
+    assert "K % 128" in is_valid(problem(1, 256, 1040), CutlassTactic(8, 64, 1, 1, 8), BASE_CONFIGS)
+
+
+def test_is_valid_rejects():
+    p = problem(4, 256, 256)
+    assert "not compiled" in is_valid(p, CutlassTactic(24, 64, 1, 1, 1), BASE_CONFIGS)
+    assert "split_k" in is_valid(p, CutlassTactic(8, 64, 3, 2, 1), BASE_CONFIGS)  # 2 chunks cannot make 3 slices
+    assert "CutlassTactic" in is_valid(p, "fast", BASE_CONFIGS)
+
+
+def test_tactic_is_frozen_and_hashable():
+    t = CutlassTactic(8, 64, 4, 1, 8)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        t.tile_m = 16
+    assert hash(t) == hash(CutlassTactic(8, 64, 4, 1, 8))
+    assert t.warps == 4

@@ -1,0 +1,73 @@
+"""GPU checks beyond the shared suite: split-K counters reused, CUDA graphs, NaN-poisoned outputs, big K."""
+
+import pytest
+import torch
+
+import nvfp4
+from nvfp4.problem import GemmProblem
+from nvfp4.testing.numerics import assert_close_to_reference, make_problem_inputs
+from nvfp4_cutlass import CutlassBackend, CutlassTactic
+
+be = CutlassBackend()
+pytestmark = pytest.mark.skipif(not be.availability().ok, reason=f"cutlass unavailable: {be.availability().reason}")
+
+
+def _run(m, n, k, a_format, layout, out_dtype, tactic=None, bias=True):
+    dev = torch.device("cuda")
+    p = GemmProblem(m, n, k, a_format, out_dtype, bias, layout, dev)
+    a, b, bias_t = make_problem_inputs(m, n, k, a_format, layout, dev, bias_dtype=out_dtype if bias else None)
+    out = torch.full((m, n), float("nan"), dtype=out_dtype, device=dev)
+    be.run(p, tactic or be.tactics(p)[0], a, b, bias=bias_t, out=out)
+    assert_close_to_reference(out.cpu(), a.to("cpu"), b.to("cpu"), None if bias_t is None else bias_t.cpu(),
+                              what=f"{p.describe()} {tactic}")
+    return p, a, b, bias_t, out
+
+
+@pytest.mark.parametrize("a_format", ["bf16", "fp16", "nvfp4"])
+@pytest.mark.parametrize("layout", ["linear", "swizzled"])
+@pytest.mark.parametrize("m", [1, 5, 16, 40, 100])
+def test_split_k_odd_shapes(a_format, layout, m):
+    for n, k in ((1, 16), (33, 208), (300, 4160), (1000, 2064), (70, 128), (200, 3072)):
+        p = GemmProblem(m, n, k, a_format, torch.float32, True, layout, torch.device("cuda"))
+        for tactic in be.tactics(p):
+            _run(m, n, k, a_format, layout, torch.float32, tactic)
+
+
+def test_counters_reset_between_launches():
+    tactic = CutlassTactic(8, 64, 8, 1, 8)
+    for _ in range(3):  # a stale counter would make the wrong CTA reduce and leave NaNs
+        _run(3, 512, 8192, "bf16", "linear", torch.bfloat16, tactic)
+
+
+def test_cuda_graph_replay():
+    dev = torch.device("cuda")
+    m, n, k = 2, 1024, 4096
+    a, b, bias = make_problem_inputs(m, n, k, "bf16", "swizzled", dev, bias_dtype=torch.float16)
+    p = GemmProblem(m, n, k, "bf16", torch.float16, True, "swizzled", dev)
+    tactic = be.tactics(p)[0]
+    assert tactic.split_k > 1
+    out = torch.empty((m, n), dtype=torch.float16, device=dev)
+    s = torch.cuda.Stream()
+    with torch.cuda.stream(s):
+        be.run(p, tactic, a, b, bias=bias, out=out)  # warm the workspace outside the capture
+        g = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g, stream=s):
+            be.run(p, tactic, a, b, bias=bias, out=out)
+    for _ in range(3):
+        out.fill_(float("nan"))
+        g.replay()
+        torch.cuda.synchronize()
+        assert_close_to_reference(out.cpu(), a.cpu(), b.to("cpu"), bias.cpu(), what="graph replay")
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
+def test_quantize_through_core_uses_kernel(dtype):
+    x = torch.randn(257, 4096, device="cuda").to(dtype) * 3
+    from nvfp4.registry import find_quantizer
+
+    assert find_quantizer(x, "swizzled").name == "cutlass"
+    for layout in ("linear", "swizzled"):
+        got = nvfp4.quantize(x, layout=layout)
+        want = nvfp4.quantize_ref(x, got.global_scale, layout)
+        assert torch.equal(got.data, want.data)
+        assert torch.equal(got.scale.view(torch.uint8), want.scale.view(torch.uint8))
