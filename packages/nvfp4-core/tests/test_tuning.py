@@ -229,6 +229,19 @@ def test_graph_capture_never_profiles(tuner, monkeypatch):
     assert nvfp4.explain(x, w).backend == "low"  # once capture ends, it measures
 
 
+def test_heuristic_priority_may_depend_on_the_problem(tuner, monkeypatch):
+    class SmallM(CostedBackend):
+        def heuristic_priority(self, problem):
+            return 100 if problem.m <= 8 else 0
+
+    nvfp4.register_backend(SmallM("small-m", [1.0]))
+    nvfp4.register_backend(CostedBackend("steady", [2.0], priority=10))
+    monkeypatch.setattr(selector, "capturing_graph", lambda device: True)
+    w = nvfp4.quantize(torch.randn(32, 64))
+    assert nvfp4.explain(torch.randn(4, 64).bfloat16(), w).backend == "small-m"
+    assert nvfp4.explain(torch.randn(64, 64).bfloat16(), w).backend == "steady"
+
+
 def test_auto_with_no_capable_backend_explains_why(fresh_registry, monkeypatch):
     monkeypatch.setenv("NVFP4_DISABLED_PLUGINS", "reference")
     fresh_registry.reset()

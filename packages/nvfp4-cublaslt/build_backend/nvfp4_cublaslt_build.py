@@ -16,8 +16,12 @@ from pathlib import Path
 
 from scikit_build_core import build as _skb
 from scikit_build_core.build import (  # noqa: F401  (re-exported PEP 517 hooks)
-    build_editable, build_sdist, build_wheel, prepare_metadata_for_build_editable,
-    prepare_metadata_for_build_wheel)
+    build_editable,
+    build_sdist,
+    build_wheel,
+    prepare_metadata_for_build_editable,
+    prepare_metadata_for_build_wheel,
+)
 
 CUBLAS_WHEEL = "nvidia-cublas>=13,<14"
 

@@ -51,13 +51,14 @@ def main() -> int:
     gen = torch.Generator(device="cuda")
     gen.manual_seed(0)
     res = {"device": torch.cuda.get_device_name(), "date": datetime.date.today().isoformat(),
-           "torch": torch.__version__, "cublaslt_version": __import__("nvfp4_cublaslt")._library._native.library_version(),
+           "torch": torch.__version__,
+           "cublaslt_version": __import__("nvfp4_cublaslt")._library._native.library_version(),
            "dequant": [], "gemm": []}
 
     # Ceiling: a device-to-device copy (bytes read + written).
     x = torch.empty(1 << 30, dtype=torch.uint8, device="cuda")
     y = torch.empty_like(x)
-    t = bench(lambda: y.copy_(x))
+    t = bench(lambda x=x, y=y: y.copy_(x))
     copy_tbs = 2 * x.numel() / t / 1e6
     res["copy_TBps"] = copy_tbs
     del x, y
@@ -68,7 +69,7 @@ def main() -> int:
             w = random_nvfp4(rows, k, layout, gen)
             for dt in (torch.bfloat16, torch.float16):
                 out = torch.empty(rows, k, dtype=dt, device="cuda")
-                t = bench(lambda: be.dequantize_into(w, out))
+                t = bench(lambda w=w, out=out: be.dequantize_into(w, out))
                 nbytes = rows * k // 2 + w.scale.numel() + rows * k * out.element_size()
                 tbs = nbytes / t / 1e6
                 res["dequant"].append({"rows": rows, "k": k, "layout": layout, "dtype": str(dt), "us": t,
@@ -85,7 +86,7 @@ def main() -> int:
         wd.mul_(float(w.global_scale))  # the baseline multiplies pre-dequantized weights (global scale in)
         for m in MS:
             xa = torch.randn(m, k, device="cuda", dtype=torch.bfloat16, generator=gen)
-            t_torch = bench(lambda: torch.matmul(xa, wd.T))
+            t_torch = bench(lambda xa=xa, wd=wd: torch.matmul(xa, wd.T))
             row = {"n": n, "k": k, "m": m, "torch_bf16_us": t_torch}
             for a_format in ("bf16", "nvfp4"):
                 a = xa if a_format == "bf16" else nvfp4.quantize(xa.float(), layout="swizzled")
@@ -95,7 +96,8 @@ def main() -> int:
                 times = []
                 for tac in tactics:
                     try:
-                        times.append((bench(lambda: be.run(p, tac, a, w, bias=None, out=out), rep=25), tac))
+                        times.append((bench(lambda p=p, tac=tac, a=a, w=w, out=out: be.run(p, tac, a, w, bias=None,
+                                                                                          out=out), rep=25), tac))
                     except Exception as exc:  # a tactic cuBLASLt refuses is reported, not fatal
                         print(f"  tactic failed {tac}: {exc}", file=sys.stderr)
                 heur = times[0][0] if times else float("nan")
@@ -120,7 +122,8 @@ def main() -> int:
             out = torch.empty(m, n, dtype=torch.bfloat16, device="cuda")
             row = {"n": n, "k": k, "m": m}
             for vec in (False, True):
-                times = [bench(lambda: be.run(p, tac, xa, w, bias=None, out=out), rep=25)
+                times = [bench(lambda p=p, tac=tac, xa=xa, w=w, out=out: be.run(p, tac, xa, w, bias=None, out=out),
+                               rep=25)
                          for tac in be.heuristic_tactics(p, "dequant", alpha_vector=vec)]
                 row["vector" if vec else "scalar"] = min(times) if times else None
             res["pointer_modes"].append(row)

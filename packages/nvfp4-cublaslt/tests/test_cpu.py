@@ -9,10 +9,9 @@ import pytest
 import torch
 
 import nvfp4
+import nvfp4_cublaslt
 from nvfp4.problem import GemmProblem
 from nvfp4.tuning.serialize import find_tactic, tactic_id, tactic_to_json
-
-import nvfp4_cublaslt
 from nvfp4_cublaslt import _library
 from nvfp4_cublaslt.backend import BF16, FP16, FP32, CublasLtBackend, gemm_types
 from nvfp4_cublaslt.tactics import PATH_DEQUANT, PATH_FP4, CublasLtTactic, invalid_reason

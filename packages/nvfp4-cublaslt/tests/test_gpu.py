@@ -12,7 +12,6 @@ from nvfp4.quantize import dequantize_ref
 from nvfp4.reference import _unscaled
 from nvfp4.registry import REGISTRY
 from nvfp4.testing.numerics import assert_close_to_reference, make_problem_inputs
-
 from nvfp4_cublaslt.tactics import CublasLtTactic
 
 
@@ -99,7 +98,8 @@ def test_cuda_graph_reads_alpha_on_device():
     be = _backend()
     m, n, k = 32, 256, 512
     a, b, bias = make_problem_inputs(m, n, k, "nvfp4", "swizzled", "cuda", bias_dtype=torch.bfloat16)
-    p = GemmProblem(m, n, k, "nvfp4", torch.bfloat16, True, "swizzled", torch.device("cuda", torch.cuda.current_device()))
+    dev = torch.device("cuda", torch.cuda.current_device())
+    p = GemmProblem(m, n, k, "nvfp4", torch.bfloat16, True, "swizzled", dev)
     tactic = be.heuristic_tactic(p)
     out = torch.empty(m, n, dtype=torch.bfloat16, device="cuda")
     s = torch.cuda.Stream()
@@ -123,7 +123,8 @@ def test_cuda_graph_reads_alpha_on_device():
 
 def test_unknown_but_wellformed_tactic_is_rejected_by_cublaslt():
     be = _backend()
-    p = GemmProblem(16, 256, 256, "bf16", torch.bfloat16, False, "linear", torch.device("cuda", torch.cuda.current_device()))
+    dev = torch.device("cuda", torch.cuda.current_device())
+    p = GemmProblem(16, 256, 256, "bf16", torch.bfloat16, False, "linear", dev)
     bogus = CublasLtTactic("dequant", 99999, 0, 0, 1, 0, 0, 0, 0, 0)
     a, b, _ = make_problem_inputs(16, 256, 256, "bf16", "linear", "cuda")
     out = torch.empty(16, 256, dtype=torch.bfloat16, device="cuda")

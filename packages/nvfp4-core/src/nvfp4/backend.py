@@ -71,6 +71,10 @@ class Backend:
         """Every valid tactic for the problem, at least one; the first is the heuristic pick."""
         return (DefaultTactic(),)
 
+    def heuristic_priority(self, problem: GemmProblem) -> int:
+        """Rank for the heuristic choice (higher first); override to depend on the problem."""
+        return self.priority
+
     def heuristic_tactic(self, problem: GemmProblem) -> Tactic:
         """The tactic used when nothing was profiled and profiling is not allowed (CUDA graph capture)."""
         return self.tactics(problem)[0]

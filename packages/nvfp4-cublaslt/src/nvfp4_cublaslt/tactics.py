@@ -52,7 +52,7 @@ class CublasLtTactic:
                 self.custom_option, self.inner_shape, self.cluster_shape)
 
     @classmethod
-    def from_config(cls, path: str, config, chunks: int = 1, alpha_vector: int = 0) -> "CublasLtTactic":
+    def from_config(cls, path: str, config, chunks: int = 1, alpha_vector: int = 0) -> CublasLtTactic:
         return cls(path, *(int(v) for v in config), chunks=chunks, alpha_vector=alpha_vector)
 
 

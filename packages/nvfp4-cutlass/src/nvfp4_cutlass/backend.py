@@ -25,6 +25,11 @@ class CutlassBackend(Backend):
     name = "cutlass"
     priority = 50
 
+    def heuristic_priority(self, problem: GemmProblem) -> int:
+        # Only the decode kernels win without measuring (H100, benchmarks/results/): first for M <= 8,
+        # last above 16, where the mma.sync tiles fall far behind the wgmma backends.
+        return self.priority if problem.m <= 8 else 0
+
     def availability(self) -> Availability:
         return device.availability()
 

@@ -8,8 +8,8 @@ auto reuses auto's measurements and auto after forcing profiles only the
 backends it has not measured yet.
 
 While a CUDA graph is being captured nothing is profiled: the cached choice
-is used, else the heuristic (the candidate of highest ``Backend.priority``,
-then name, with its ``heuristic_tactic``).
+is used, else the heuristic (the candidate of highest
+``Backend.heuristic_priority(problem)``, then name, with its ``heuristic_tactic``).
 """
 
 from __future__ import annotations
@@ -265,7 +265,7 @@ class Tuner:
         # Nothing measured (graph capture, budget spent, or every tactic failed).
         if not any(self._records[key][n].results for n in runnable) or not all(
                 self._records[key][n].complete for n in runnable):
-            ranked = sorted(runnable, key=lambda n: (-REGISTRY.entry(n).backend.priority, n))
+            ranked = sorted(runnable, key=lambda n: (-REGISTRY.entry(n).backend.heuristic_priority(bp), n))
             name = ranked[0]
             tactic = REGISTRY.entry(name).backend.heuristic_tactic(bp)
             notes.append("nothing measured yet: heuristic choice (highest priority backend, its heuristic tactic)")
