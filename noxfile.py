@@ -41,13 +41,15 @@ def _pytest(session: nox.Session, *paths: str) -> None:
     session.run("python", "-m", "pytest", "-q", "-ra", *paths, *session.posargs)
 
 
-def _native_backend(session: nox.Session, package: str) -> None:
-    nvcc = _nvcc()
-    if nvcc is None:
-        session.skip(f"{package} needs the CUDA compiler (nvcc) to build: none found on PATH, "
-                     "in $CUDACXX or at /usr/local/cuda/bin/nvcc")
-    session.env["CUDACXX"] = nvcc
-    session.env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
+def _backend(session: nox.Session, package: str, *, native: bool) -> None:
+    """Core plus one backend package, non-editable; a native one needs nvcc or the session is skipped."""
+    if native:
+        nvcc = _nvcc()
+        if nvcc is None:
+            session.skip(f"{package} needs the CUDA compiler (nvcc) to build: none found on PATH, "
+                         "in $CUDACXX or at /usr/local/cuda/bin/nvcc")
+        session.env["CUDACXX"] = nvcc
+        session.env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
     _install_core(session)
     session.install(f"./packages/{package}")
     session.run("nvfp4", "backends")
@@ -81,22 +83,19 @@ def plugin(session: nox.Session) -> None:
 @nox.session
 def cutlass(session: nox.Session) -> None:
     """nvfp4-cutlass (CUDA, CUTLASS/CuTe headers): build, import, availability; GPU tests where a GPU is."""
-    _native_backend(session, "nvfp4-cutlass")
+    _backend(session, "nvfp4-cutlass", native=True)
 
 
 @nox.session
 def cublaslt(session: nox.Session) -> None:
     """nvfp4-cublaslt (CUDA + cuBLASLt): build, import, availability; GPU tests where a GPU is."""
-    _native_backend(session, "nvfp4-cublaslt")
+    _backend(session, "nvfp4-cublaslt", native=True)
 
 
 @nox.session
 def cutedsl(session: nox.Session) -> None:
     """nvfp4-cutedsl (CuTe DSL, pure Python): install, import, availability; GPU tests where a GPU is."""
-    _install_core(session)
-    session.install("./packages/nvfp4-cutedsl")
-    session.run("nvfp4", "backends")
-    _pytest(session, "packages/nvfp4-cutedsl/tests")
+    _backend(session, "nvfp4-cutedsl", native=False)
 
 
 @nox.session

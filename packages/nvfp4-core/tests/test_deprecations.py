@@ -88,7 +88,7 @@ def test_gemm_shims_forward_with_backend_forced(monkeypatch, name, backend):
         calls.append((args, bias, backend))
         return torch.zeros(1)
 
-    monkeypatch.setattr(deprecations._gemm, "gemm_fp4", fake_gemm_fp4)  # the nvfp4.gemm module
+    monkeypatch.setattr(deprecations, "gemm_fp4", fake_gemm_fp4)
     args = _fp4_args()
     bias = torch.ones(8)
     shim = getattr(nvfp4, name)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from . import gemm as _gemm
+from .gemm import AUTO, gemm_fp4
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def linear_backend(backend: str, legacy_kwargs: dict, *, owner: str = "Linear") 
     if not chosen:
         return backend
     flag, name = chosen[0]
-    if backend not in (_gemm.AUTO, name):
+    if backend not in (AUTO, name):
         raise ValueError(f"{flag}=True selects backend {name!r} but backend={backend!r} was also given; "
                          f"pass only backend={name!r}")
     return name
@@ -119,7 +119,7 @@ def nvfp4_gemm(act_fp4: torch.Tensor, weight: torch.Tensor, act_sf: torch.Tensor
                alpha: torch.Tensor, output_dtype: torch.dtype, *, bias: torch.Tensor | None = None) -> torch.Tensor:
     """Deprecated: the old CUTLASS-only name of ``nvfp4.gemm_fp4(..., backend="cutlass")``."""
     warn_once("nvfp4_gemm")
-    return _gemm.gemm_fp4(act_fp4, weight, act_sf, weight_scale, alpha, output_dtype, bias=bias, backend="cutlass")
+    return gemm_fp4(act_fp4, weight, act_sf, weight_scale, alpha, output_dtype, bias=bias, backend="cutlass")
 
 
 def nvfp4_gemm_cublaslt(act_fp4: torch.Tensor, weight: torch.Tensor, act_sf: torch.Tensor,
@@ -127,7 +127,7 @@ def nvfp4_gemm_cublaslt(act_fp4: torch.Tensor, weight: torch.Tensor, act_sf: tor
                         bias: torch.Tensor | None = None) -> torch.Tensor:
     """Deprecated: ``nvfp4.gemm_fp4(..., backend="cublaslt")``."""
     warn_once("nvfp4_gemm_cublaslt")
-    return _gemm.gemm_fp4(act_fp4, weight, act_sf, weight_scale, alpha, output_dtype, bias=bias,
+    return gemm_fp4(act_fp4, weight, act_sf, weight_scale, alpha, output_dtype, bias=bias,
                           backend="cublaslt")
 
 
@@ -136,5 +136,5 @@ def cute_dsl_nvfp4_gemm_blackwell(act_fp4: torch.Tensor, weight: torch.Tensor, a
                                   bias: torch.Tensor | None = None) -> torch.Tensor:
     """Deprecated: ``nvfp4.gemm_fp4(..., backend="cutedsl")``."""
     warn_once("cute_dsl_nvfp4_gemm_blackwell")
-    return _gemm.gemm_fp4(act_fp4, weight, act_sf, weight_scale, alpha, output_dtype, bias=bias,
+    return gemm_fp4(act_fp4, weight, act_sf, weight_scale, alpha, output_dtype, bias=bias,
                           backend="cutedsl")
