@@ -54,8 +54,8 @@ class CutlassBackend(Backend):
         if problem.device.index is not None and problem.device.index != torch.cuda.current_device():
             with torch.cuda.device(problem.device):  # the launch goes to the current device
                 return self.run(problem, tactic, a, b, bias=bias, out=out)
-        if not isinstance(tactic, CutlassTactic):
-            tactic = self.heuristic_tactic(problem)
+        if not isinstance(tactic, CutlassTactic):  # a foreign tactic is a caller's bug: never substitute one
+            raise TypeError(f"cutlass: tactic must be a CutlassTactic, got {tactic!r}")
         reason = is_valid(problem, tactic)
         if reason is not None:
             raise ValueError(f"cutlass: {reason}")

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
-FLUSH_BYTES = 256 << 20
+from ..tuning.profiler import release_flush_buffers, time_reps
+
 MIN_REPS, MAX_REPS = 3, 2000
 
 
@@ -29,7 +30,6 @@ class Timer:
             raise ValueError(f"warmup_ms must be >= 0 and rep_ms > 0, got {warmup_ms} and {rep_ms}")
         self.device, self.warmup_ms, self.rep_ms = device, float(warmup_ms), float(rep_ms)
         self.method = method or self._pick()
-        self._flush_buf: torch.Tensor | None = None
 
     def _pick(self) -> str:
         if self.device.type != "cuda":
@@ -63,40 +63,20 @@ class Timer:
         except TypeError:  # triton before return_mode: ask for the 0.5 quantile instead
             return float(triton.testing.do_bench(fn, warmup=self.warmup_ms, rep=self.rep_ms, quantiles=[0.5]))
 
-    def _flush(self) -> None:
-        if self._flush_buf is None:
-            self._flush_buf = torch.empty(FLUSH_BYTES, dtype=torch.uint8, device=self.device)
-        self._flush_buf.zero_()
-
     def _events(self, fn) -> float:
+        # The tuner's measurement (CUDA events around each call, L2 flushed before each), repeated.
         fn()
         torch.cuda.synchronize(self.device)
-        est = statistics.median(self._event_times(fn, 3))
+        est = statistics.median(time_reps(fn, self.device, 3))
         warm = max(1, math.ceil(self.warmup_ms / max(est, 1e-3)))
         for _ in range(min(warm, MAX_REPS)):
             fn()
         reps = int(min(MAX_REPS, max(MIN_REPS, self.rep_ms / max(est, 1e-3))))
-        return statistics.median(self._event_times(fn, reps))
-
-    def _event_times(self, fn, reps: int) -> list[float]:
-        pairs = []
-        for _ in range(reps):
-            self._flush()
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            pairs.append((start, end))
-        torch.cuda.synchronize(self.device)
-        return [s.elapsed_time(e) for s, e in pairs]
+        return statistics.median(time_reps(fn, self.device, reps))
 
     def _host(self, fn) -> float:
         def once() -> float:
-            t0 = time.perf_counter()
-            fn()
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
-            return (time.perf_counter() - t0) * 1e3
+            return time_reps(fn, self.device, 1)[0]
 
         est = once()
         deadline = time.perf_counter() + self.warmup_ms / 1e3
@@ -106,7 +86,8 @@ class Timer:
         return statistics.median(once() for _ in range(reps))
 
     def release(self) -> None:
-        self._flush_buf = None
+        """Free the L2-flush buffer the timing shares with the tuner."""
+        release_flush_buffers()
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,11 @@ def _flush_l2(device: torch.device) -> None:
     buf.zero_()
 
 
+def release_flush_buffers() -> None:
+    """Free the flush buffers (256 MiB a device) once timing is over."""
+    _flush.clear()
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
