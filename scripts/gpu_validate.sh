@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The lead's device calls: install every package, prove it on the GPU, time `nvfp4 tune`,
 # run the real-model example and the benchmark sweep. Logs and results go to $OUT.
-#   bash scripts/gpu_validate.sh install tests tune example bench
+#   bash scripts/gpu_validate.sh install tests tune example bench [microbench]
 # Carry: .device/wheels (CUTLASS headers) for install; .device/cutedsl2 after a stash call for
 # CuTe DSL (../shared/device/README.md); .whl (safetensors + the bf16 MiniLM) for example.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1 CMAKE_BUILD_PARALLEL_LEVEL=16
+export PYTHONUNBUFFERED=1 CMAKE_BUILD_PARALLEL_LEVEL=16 NVFP4_CUTLASS_ALL_TACTICS=ON
 ROOT=$(pwd)
 if [ -f .device/cutedsl2/unpack.sh ] && [ -d /tmp/stash ]; then source .device/cutedsl2/unpack.sh; fi
 [ -d /tmp/cute/nvidia_cutlass_dsl ] && export PYTHONPATH=/tmp/cute/nvidia_cutlass_dsl/dsl_packages:/tmp/cute${PYTHONPATH:+:$PYTHONPATH}
@@ -50,5 +50,11 @@ bench)
   step bench
   python3 benchmarks/gemm.py --out-dir "$OUT/results" --max-minutes "${BENCH_MINUTES:-5}" > "$OUT/bench.log" 2>&1
   echo "bench rc=$?"; tail -45 "$OUT/bench.log";;
+microbench)
+  step microbench  # kernel-level sweep of the cutlass kernels (packages/nvfp4-cutlass/scripts/microbench.cu)
+  CUT=$(python3 -c "import importlib.util,os;s=importlib.util.find_spec('cutlass_library');print(os.path.join(s.submodule_search_locations[0],'source','include'))")
+  (cd packages/nvfp4-cutlass && nvcc -arch=sm_90a -O3 -std=c++17 --expt-relaxed-constexpr -I"$CUT" -Icsrc \
+    -DNVFP4_CUTLASS_ALL_TACTICS scripts/microbench.cu csrc/gemm_sm90*.cu csrc/quantize_sm90.cu -o /tmp/microbench) \
+    && /tmp/microbench > "$OUT/microbench.csv"; echo "microbench rc=$?"; head -1 "$OUT/microbench.csv";;
 *) echo "unknown step $what"; exit 2;;
 esac; done

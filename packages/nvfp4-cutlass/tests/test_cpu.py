@@ -84,6 +84,15 @@ def test_heuristic_small_m_fills_the_gpu():
     assert t.tile_m == 16 and t.split_k == 1
 
 
+def test_medium_m_prefers_the_staged_activation_tiles():
+    # tile_m >= 32 with a cp.async ring: the activation tile goes through shared memory (H100: 8192x8192 M=64
+    # 94 -> 64 us); the heuristic offers those first, and the wider tiles past M = 64.
+    t = valid_tactics(problem(64, 8192, 8192), BASE_CONFIGS)[0]
+    assert t.tile_m == 64 and t.stages >= 3
+    assert {t.tile_m for t in valid_tactics(problem(200, 8192, 8192), BASE_CONFIGS)} <= {64, 128}
+    assert valid_tactics(problem(200, 8192, 8192), BASE_CONFIGS)[0].stages >= 3
+
+
 def test_cp_async_stages_need_whole_chunks():
     assert any(t.stages >= 3 for t in valid_tactics(problem(1, 256, 1024), BASE_CONFIGS))
     assert all(t.stages < 3 for t in valid_tactics(problem(1, 256, 1040), BASE_CONFIGS))

@@ -25,7 +25,7 @@ def _run(m, n, k, a_format, layout, out_dtype, tactic=None, bias=True):
 
 @pytest.mark.parametrize("a_format", ["bf16", "fp16", "nvfp4"])
 @pytest.mark.parametrize("layout", ["linear", "swizzled"])
-@pytest.mark.parametrize("m", [1, 5, 16, 40, 100])
+@pytest.mark.parametrize("m", [1, 5, 16, 40, 100, 300])
 def test_split_k_odd_shapes(a_format, layout, m):
     for n, k in ((1, 16), (33, 208), (300, 4160), (1000, 2064), (70, 128), (200, 3072)):
         p = GemmProblem(m, n, k, a_format, torch.float32, True, layout, torch.device("cuda"))

@@ -21,20 +21,24 @@ K_CHUNK = 128
 SM_COUNT = 132
 #: Resident warps per SM the split-K heuristic aims for: 16 for the lean tile_m=8 kernels, 8 for wider tiles
 #: (their registers allow fewer); measured best on the H100 (scripts/bench.py sweeps the neighbours).
-TARGET_WARPS_PER_SM = {8: 16, 16: 8, 32: 8, 64: 8}
+TARGET_WARPS_PER_SM = {8: 16, 16: 8, 32: 8, 64: 8, 128: 8}
 #: Configurations every build compiles (tile_m, warps, unroll, stages); CI builds only these.
 BASE_CONFIGS = frozenset({(8, 4, 2, 1), (16, 4, 2, 1), (32, 4, 1, 1), (64, 4, 1, 1),
-                          (8, 8, 1, 4), (8, 4, 1, 8), (16, 4, 1, 4), (32, 4, 1, 4)})
+                          (8, 8, 1, 4), (8, 4, 1, 8), (16, 4, 1, 4), (32, 4, 1, 4), (64, 8, 1, 4)})
 #: From this many stages on, the weights stream through a cp.async shared-memory ring (whole 128-wide chunks).
 CP_ASYNC_STAGES = 3
-TILE_MS = (8, 16, 32, 64)
+TILE_MS = (8, 16, 32, 64, 128)
 MAX_SPLIT_K = 64
-#: Heuristic order per M bucket (first compiled and valid one wins), from the H100 sweep of 2026-11-25.
+#: Heuristic order per M bucket (first compiled and valid one wins), from the H100 sweeps of 2026-11-25
+#: (scripts/microbench.cu). From tile_m = 32 on, the cp.async configurations stage the activation tile in
+#: shared memory (16-bit activations), which is what makes M 32-256 usable at all.
 PREFERRED = {
-    8: ((8, 8, 1, 4), (8, 4, 1, 8), (8, 4, 2, 1)),
-    16: ((16, 4, 1, 4), (16, 4, 2, 1)),
-    256: ((32, 4, 1, 4), (32, 4, 1, 1)),
-    None: ((64, 4, 1, 1), (32, 4, 1, 4), (32, 4, 1, 1)),
+    8: ((8, 8, 1, 4), (8, 4, 1, 4), (8, 4, 1, 8), (8, 4, 2, 1)),
+    16: ((16, 4, 1, 4), (16, 4, 1, 6), (16, 4, 2, 1)),
+    32: ((32, 8, 1, 4), (32, 4, 1, 4), (32, 4, 1, 1)),
+    64: ((64, 4, 1, 4), (64, 8, 1, 3), (64, 8, 1, 4), (32, 4, 1, 4)),
+    256: ((64, 8, 1, 3), (128, 8, 1, 3), (64, 8, 1, 4), (32, 4, 1, 4)),
+    None: ((128, 8, 1, 3), (64, 8, 1, 4), (64, 4, 1, 1), (32, 4, 1, 4)),
 }
 
 
@@ -84,7 +88,9 @@ def allowed_tile_ms(m: int) -> tuple[int, ...]:
         return (16,)
     if m <= 32:
         return (32,)
-    return (32, 64)
+    if m <= 64:
+        return (32, 64)
+    return (64, 128)
 
 
 def valid_tactics(problem: GemmProblem, compiled: frozenset | None = None) -> list[CutlassTactic]:
@@ -110,7 +116,7 @@ def valid_tactics(problem: GemmProblem, compiled: frozenset | None = None) -> li
         if t not in out:
             out.append(t)
 
-    bucket = next((b for b in (8, 16, 256) if m <= b), None)
+    bucket = next((b for b in (8, 16, 32, 64, 256) if m <= b), None)
     tiles = allowed_tile_ms(m)
     preferred = [c for c in PREFERRED[bucket] if c[0] in tiles]
     others = sorted((c for c in compiled if c[0] in tiles and c not in preferred), key=lambda c: (c[0], c[1], -c[3]))

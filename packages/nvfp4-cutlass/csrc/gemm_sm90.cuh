@@ -1,0 +1,583 @@
+// sm_90a NVFP4 GEMM kernels (included by one translation unit per activation kind) for decode-sized M: D^T = W x X^T on mma.sync m16n8k16 (CuTe's SM80 MMA atoms).
+//
+// Hopper has no FP4 MMA, so each warp streams 16 weight rows with 16-byte loads, decodes E2M1 x E4M3 into
+// exact BF16/FP16 products in registers (the weight is the 16-row operand A) and multiplies them with 8*MT
+// activation rows (operand B) into FP32 accumulators. Each thread owns a contiguous 32-value K segment of
+// its two weight rows per 128-wide K chunk; the K order inside one MMA is free as long as A and B agree,
+// so B takes the same 32 activation values from row-major X without any shuffle. Split-K slices K across
+// CTAs (gridDim.z) so small-N layers still fill all SMs; the last CTA of a tile sums the FP32 partials.
+#pragma once
+#include <atomic>
+
+#include <cute/arch/mma_sm80.hpp>
+
+#include "kernels.h"
+#include "nvfp4_sm90.cuh"
+
+namespace nvfp4_cutlass {
+namespace {
+
+template <bool BF16>
+__device__ __forceinline__ void mma16816(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                         uint32_t b0, uint32_t b1) {
+  if constexpr (BF16) {
+    cute::SM80_16x8x16_F32BF16BF16F32_TN::fma(d[0], d[1], d[2], d[3], a0, a1, a2, a3, b0, b1,
+                                               d[0], d[1], d[2], d[3]);
+  } else {
+    cute::SM80_16x8x16_F32F16F16F32_TN::fma(d[0], d[1], d[2], d[3], a0, a1, a2, a3, b0, b1,
+                                             d[0], d[1], d[2], d[3]);
+  }
+}
+
+__device__ __forceinline__ void store_out(const GemmParams& p, int m, int n, float v, float alpha) {
+  if (m >= p.m || n >= p.n) return;
+  v *= alpha;
+  const int64_t idx = (int64_t)m * p.n + n;
+  switch (p.out_dtype) {
+    case kOutBF16: {
+      if (p.bias) v += __bfloat162float(static_cast<const __nv_bfloat16*>(p.bias)[n]);
+      static_cast<__nv_bfloat16*>(p.out)[idx] = __float2bfloat16_rn(v);
+      break;
+    }
+    case kOutFP16: {
+      if (p.bias) v += __half2float(static_cast<const __half*>(p.bias)[n]);
+      static_cast<__half*>(p.out)[idx] = __float2half_rn(v);
+      break;
+    }
+    default: {
+      if (p.bias) v += static_cast<const float*>(p.bias)[n];
+      static_cast<float*>(p.out)[idx] = v;
+    }
+  }
+}
+
+// Epilogue of one CTA tile: split-K publication and reduction by the last CTA to arrive, then alpha, bias,
+// cast and store. acc holds this thread's MMA accumulators (D^T fragments: rows n, columns m).
+template <bool A_FP4, int MT>
+__device__ __forceinline__ void finish_tile(const GemmParams& p, float (&acc)[MT][4], int n_base, int m_base,
+                                            int g, int t) {
+  // ---- split-K: publish this slice's partials; the last CTA of the tile to arrive reduces them
+  if (p.split_k > 1) {
+    float* ws = p.partials + (int64_t)blockIdx.z * p.m * p.n;
+#pragma unroll
+    for (int i = 0; i < MT; ++i)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {
+        const int m = m_base + 8 * i + 2 * t + (r & 1), n = n_base + g + 8 * (r >> 1);
+        if (m < p.m && n < p.n) ws[(int64_t)m * p.n + n] = acc[i][r];
+      }
+    __threadfence();
+    __syncthreads();
+    __shared__ bool last;
+    const unsigned tile = blockIdx.x + gridDim.x * blockIdx.y;
+    if (threadIdx.x == 0) last = atomicAdd(p.counters + tile, 1u) == (unsigned)(p.split_k - 1);
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+#pragma unroll
+    for (int i = 0; i < MT; ++i)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {
+        const int m = m_base + 8 * i + 2 * t + (r & 1), n = n_base + g + 8 * (r >> 1);
+        float s = 0.f;
+        if (m < p.m && n < p.n)
+          for (int z = 0; z < p.split_k; ++z) s += __ldcg(p.partials + ((int64_t)z * p.m + m) * p.n + n);
+        acc[i][r] = s;
+      }
+    if (threadIdx.x == 0) p.counters[tile] = 0u;  // ready for the next launch (CUDA-graph replays included)
+  }
+
+  const float alpha = A_FP4 ? __ldg(p.b_gs) * __ldg(p.a_gs) : __ldg(p.b_gs);
+#pragma unroll
+  for (int i = 0; i < MT; ++i)
+#pragma unroll
+    for (int r = 0; r < 4; ++r)
+      store_out(p, m_base + 8 * i + 2 * t + (r & 1), n_base + g + 8 * (r >> 1), acc[i][r], alpha);
+}
+
+// ACT: kActBF16 / kActFP16 (weight-only, MMA in that type) or kActNVFP4 (W4A4, both decoded to FP16).
+// MT: 8-row activation tiles per warp. WARPS: 16-row weight tiles per CTA (sharing X through L1).
+// U: K chunks whose loads are all issued before the first is decoded (bytes in flight per warp).
+// STAGES: 1 = load U chunks then compute them; 2 = the next U chunks load while this U computes.
+template <int ACT, int MT, int WARPS, int U, int STAGES>
+__global__ void __launch_bounds__(WARPS * 32) gemm_small_m_kernel(const GemmParams p) {
+  constexpr bool BF16 = ACT == kActBF16;
+  constexpr bool A_FP4 = ACT == kActNVFP4;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, t = lane & 3;  // MMA fragment coordinates
+  const int n_base = blockIdx.x * (16 * WARPS) + warp * 16;
+  const int m_base = blockIdx.y * (8 * MT);
+  const int kb_total = p.k >> 4, nkt = (kb_total + 3) >> 2;
+  const bool swz = p.swizzled != 0;
+  const bool vec16 = (p.k & 31) == 0;
+  const int nchunks = (p.k + 127) >> 7;
+  const int c_begin = blockIdx.z * p.chunks_per_split;
+  const int c_end = min(c_begin + p.chunks_per_split, nchunks);
+
+  int wrow[2] = {n_base + g, n_base + g + 8};
+  const uint8_t* wptr[2];
+#pragma unroll
+  for (int j = 0; j < 2; ++j) wptr[j] = p.b_data + (int64_t)min(wrow[j], p.n - 1) * (p.k >> 1);
+  int xrow[MT];
+#pragma unroll
+  for (int i = 0; i < MT; ++i) xrow[i] = m_base + 8 * i + g;
+
+  // Two accumulator sets (even / odd K step) halve the chain of dependent MMAs on one accumulator.
+  constexpr int NACC = MT <= 2 ? 2 : 1;
+  float acc[NACC][MT][4];
+#pragma unroll
+  for (int e = 0; e < NACC; ++e)
+#pragma unroll
+    for (int i = 0; i < MT; ++i)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) acc[e][i][r] = 0.f;
+
+  // Raw bytes of U chunks: weights, their scales, activations (and their scales for W4A4).
+  struct Stage {
+    uint4 wv[U][2];
+    uint8_t wsc[U][2][2];
+    uint4 xv[U][MT][A_FP4 ? 1 : 4];
+    uint8_t xsc[U][MT][2];
+  };
+
+  auto load_stage = [&](Stage& st, int c0) {
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int kseg = (c0 + u) * 128 + 32 * t;
+      const int valid = (c0 + u < c_end) ? min(max(p.k - kseg, 0), 32) : 0;
+      const int kb = kseg >> 4;
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        const bool ok = wrow[j] < p.n && valid > 0;
+        st.wv[u][j] = ok ? load_fp4_segment(wptr[j], kseg, valid, vec16) : make_uint4(0u, 0u, 0u, 0u);
+        st.wsc[u][j][0] = ok ? __ldg(p.b_scale + scale_offset(wrow[j], kb, kb_total, nkt, swz)) : (uint8_t)0;
+        st.wsc[u][j][1] = (ok && valid > 16)
+                              ? __ldg(p.b_scale + scale_offset(wrow[j], kb + 1, kb_total, nkt, swz))
+                              : (uint8_t)0;
+      }
+#pragma unroll
+      for (int i = 0; i < MT; ++i) {
+        const bool ok = xrow[i] < p.m && valid > 0;
+        if constexpr (A_FP4) {
+          const uint8_t* arow = static_cast<const uint8_t*>(p.a) + (int64_t)xrow[i] * (p.k >> 1);
+          uint4 v = make_uint4(0u, 0u, 0u, 0u);
+          if (ok) {  // activations are re-read by every warp of the CTA: cache them in L1
+            const uint8_t* q = arow + (kseg >> 1);
+            if (valid >= 32 && vec16) {
+              v = __ldg(reinterpret_cast<const uint4*>(q));
+            } else {
+              uint2 lo = __ldg(reinterpret_cast<const uint2*>(q));
+              uint2 hi = valid >= 32 ? __ldg(reinterpret_cast<const uint2*>(q + 8)) : make_uint2(0u, 0u);
+              v = make_uint4(lo.x, lo.y, hi.x, hi.y);
+            }
+          }
+          st.xv[u][i][0] = v;
+          st.xsc[u][i][0] = ok ? __ldg(p.a_scale + scale_offset(xrow[i], kb, kb_total, nkt, swz)) : (uint8_t)0;
+          st.xsc[u][i][1] = (ok && valid > 16)
+                                ? __ldg(p.a_scale + scale_offset(xrow[i], kb + 1, kb_total, nkt, swz))
+                                : (uint8_t)0;
+        } else {
+          const uint4* q = reinterpret_cast<const uint4*>(static_cast<const uint16_t*>(p.a) +
+                                                          (int64_t)xrow[i] * p.k + kseg);
+#pragma unroll
+          for (int v = 0; v < 4; ++v)
+            st.xv[u][i][v] = (ok && (v < 2 || valid > 16)) ? __ldg(q + v) : make_uint4(0u, 0u, 0u, 0u);
+        }
+      }
+    }
+  };
+
+  // Decode and multiply, one K step (16 values, one MMA per activation tile) at a time.
+  auto compute_stage = [&](const Stage& st) {
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      uint32_t wscale[2][2];
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        wscale[j][0] = block_scale<BF16>(st.wsc[u][j][0]);
+        wscale[j][1] = block_scale<BF16>(st.wsc[u][j][1]);
+      }
+      uint32_t xscale[MT][2];
+      if constexpr (A_FP4) {
+#pragma unroll
+        for (int i = 0; i < MT; ++i) {
+          xscale[i][0] = f16_block_scale(st.xsc[u][i][0]);
+          xscale[i][1] = f16_block_scale(st.xsc[u][i][1]);
+        }
+      }
+#pragma unroll
+      for (int q = 0; q < 4; ++q) {  // 32-bit word q of the segment: K steps 2q and 2q+1
+        uint32_t a[2][4];
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+          const uint4 w = st.wv[u][j];
+          const uint32_t word = q == 0 ? w.x : q == 1 ? w.y : q == 2 ? w.z : w.w;
+          decode_word<BF16>(word, wscale[j][q >> 1], a[j]);
+        }
+#pragma unroll
+        for (int i = 0; i < MT; ++i) {
+          uint32_t b[4];
+          if constexpr (A_FP4) {
+            const uint4 v = st.xv[u][i][0];
+            const uint32_t word = q == 0 ? v.x : q == 1 ? v.y : q == 2 ? v.z : v.w;
+            decode_word_f16(word, xscale[i][q >> 1], b);
+          } else {
+            const uint4 v = st.xv[u][i][q];
+            b[0] = v.x; b[1] = v.y; b[2] = v.z; b[3] = v.w;
+          }
+#pragma unroll
+          for (int h = 0; h < 2; ++h)
+            mma16816<BF16>(acc[h % NACC][i], a[0][2 * h], a[1][2 * h], a[0][2 * h + 1], a[1][2 * h + 1], b[2 * h],
+                           b[2 * h + 1]);
+        }
+      }
+    }
+  };
+
+  // Software pipeline: the loads of the next U chunks are in flight while this U is decoded and multiplied.
+  if constexpr (STAGES == 2) {
+    Stage cur, nxt;
+    load_stage(cur, c_begin);
+    for (int c0 = c_begin; c0 < c_end; c0 += U) {
+      if (c0 + U < c_end) load_stage(nxt, c0 + U);
+      compute_stage(cur);
+      cur = nxt;
+    }
+  } else {
+    for (int c0 = c_begin; c0 < c_end; c0 += U) {
+      Stage cur;
+      load_stage(cur, c0);
+      compute_stage(cur);
+    }
+  }
+  if constexpr (NACC == 2) {
+#pragma unroll
+    for (int i = 0; i < MT; ++i)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) acc[0][i][r] += acc[1][i][r];
+  }
+
+  finish_tile<A_FP4, MT>(p, acc[0], n_base, m_base, g, t);
+}
+
+
+__device__ __forceinline__ void cp_async16_cg(void* smem, const void* gmem, bool valid) {
+  const unsigned dst = (unsigned)__cvta_generic_to_shared(smem);
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(gmem), "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async4(void* smem, const void* gmem, bool valid) {
+  const unsigned dst = (unsigned)__cvta_generic_to_shared(smem);
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(dst), "l"(gmem), "r"(valid ? 4 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
+
+// The same computation with the weight stream going through a per-warp ring of S shared-memory stages filled
+// by cp.async: S-1 chunks (1 KiB of weights each per warp) stay in flight without holding registers, which is
+// what a bandwidth-bound decode GEMM needs. Needs K % 128 == 0 (whole chunks; 16-byte and 4-byte aligned).
+// Each lane copies and later reads its own weight bytes; the scale bytes are copied by other lanes of the warp,
+// hence the __syncwarp after the wait. Activations come straight from global memory (L1/L2 resident),
+// prefetched one chunk ahead in registers for one M tile, loaded in the iteration that uses them for more.
+// Register budget: the two-tile (M <= 16) kernels are capped at 128 registers so that 16 warps fit an SM, and
+// they load activations at the top of each iteration instead of prefetching them a chunk ahead (a second
+// register set). Measured on the H100 (scripts/microbench.cu, M=16, best split): 57344x8192 227 -> 191 us,
+// 8192x8192 41.5 -> 40.0 us. The one-tile (M <= 8) kernels keep the prefetch and no cap: capping them at
+// 64-85 registers cost 4-9% there.
+template <int MT, int WARPS>
+constexpr int min_blocks() {
+  return MT == 2 && WARPS <= 16 ? 16 / WARPS : 1;
+}
+
+template <int ACT, int MT, int WARPS, int S>
+__global__ void __launch_bounds__(WARPS * 32, min_blocks<MT, WARPS>()) gemm_cp_async_kernel(const GemmParams p) {
+  constexpr bool PREFETCH_X = MT == 1;
+  constexpr bool BF16 = ACT == kActBF16;
+  constexpr bool A_FP4 = ACT == kActNVFP4;
+  struct __align__(16) WarpStage {
+    uint4 w[2][32];      // [row half][lane]: lane's 16 bytes of row g (+8)
+    uint8_t sc[16][8];   // [row][block]: the 8 block scales of the chunk for the warp's 16 rows
+  };
+  __shared__ WarpStage ring[WARPS][S];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, t = lane & 3;
+  const int n_base = blockIdx.x * (16 * WARPS) + warp * 16;
+  const int m_base = blockIdx.y * (8 * MT);
+  const int kb_total = p.k >> 4, nkt = (kb_total + 3) >> 2;
+  const bool swz = p.swizzled != 0;
+  const int nchunks = p.k >> 7;
+  const int c_begin = blockIdx.z * p.chunks_per_split;
+  const int c_end = min(c_begin + p.chunks_per_split, nchunks);
+  WarpStage* my = ring[warp];
+
+  const int wrow0 = n_base + g, wrow1 = n_base + g + 8;
+  const uint8_t* wsrc0 = p.b_data + (int64_t)min(wrow0, p.n - 1) * (p.k >> 1) + 16 * t;
+  const uint8_t* wsrc1 = p.b_data + (int64_t)min(wrow1, p.n - 1) * (p.k >> 1) + 16 * t;
+  const int srow = n_base + (lane & 15), spiece = lane >> 4;  // this lane copies 4 scale bytes of row srow
+  const int srow_c = min(srow, p.n - 1);
+
+  auto issue = [&](int c, int st) {
+    if (c < c_end) {
+      cp_async16_cg(&my[st].w[0][lane], wsrc0 + (int64_t)c * 64, wrow0 < p.n);
+      cp_async16_cg(&my[st].w[1][lane], wsrc1 + (int64_t)c * 64, wrow1 < p.n);
+      const int kb = c * 8 + 4 * spiece;
+      const int64_t off = swz ? swizzled_scale_offset(srow_c, kb, nkt) : (int64_t)srow_c * kb_total + kb;
+      cp_async4(&my[st].sc[lane & 15][4 * spiece], p.b_scale + off, srow < p.n);
+    }
+    cp_async_commit();  // empty groups keep the group count uniform at the tail
+  };
+
+  int xrow[MT];
+#pragma unroll
+  for (int i = 0; i < MT; ++i) xrow[i] = m_base + 8 * i + g;
+  struct XRegs {
+    uint4 v[MT][A_FP4 ? 1 : 4];
+    uint8_t sc[MT][2];
+  };
+  auto load_x = [&](XRegs& x, int c) {
+    const int kseg = c * 128 + 32 * t, kb = kseg >> 4;
+#pragma unroll
+    for (int i = 0; i < MT; ++i) {
+      const bool ok = xrow[i] < p.m && c < c_end;
+      if constexpr (A_FP4) {
+        const uint8_t* q = static_cast<const uint8_t*>(p.a) + (int64_t)xrow[i] * (p.k >> 1) + (kseg >> 1);
+        x.v[i][0] = ok ? __ldg(reinterpret_cast<const uint4*>(q)) : make_uint4(0u, 0u, 0u, 0u);
+        x.sc[i][0] = ok ? __ldg(p.a_scale + scale_offset(xrow[i], kb, kb_total, nkt, swz)) : (uint8_t)0;
+        x.sc[i][1] = ok ? __ldg(p.a_scale + scale_offset(xrow[i], kb + 1, kb_total, nkt, swz)) : (uint8_t)0;
+      } else {
+        const uint4* q = reinterpret_cast<const uint4*>(static_cast<const uint16_t*>(p.a) +
+                                                        (int64_t)xrow[i] * p.k + kseg);
+#pragma unroll
+        for (int v = 0; v < 4; ++v) x.v[i][v] = ok ? __ldg(q + v) : make_uint4(0u, 0u, 0u, 0u);
+      }
+    }
+  };
+
+  constexpr int NACC = MT <= 2 ? 2 : 1;
+  float acc[NACC][MT][4];
+#pragma unroll
+  for (int e = 0; e < NACC; ++e)
+#pragma unroll
+    for (int i = 0; i < MT; ++i)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) acc[e][i][r] = 0.f;
+
+#pragma unroll
+  for (int s = 0; s < S - 1; ++s) issue(c_begin + s, s);
+  XRegs xcur, xnxt;
+  if constexpr (PREFETCH_X) load_x(xcur, c_begin);
+  int st = 0;
+  for (int c = c_begin; c < c_end; ++c) {
+    __syncwarp();  // every lane has finished reading the stage refilled next (chunk c-1's)
+    issue(c + S - 1, st == 0 ? S - 1 : st - 1);
+    if constexpr (PREFETCH_X) load_x(xnxt, c + 1); else load_x(xcur, c);  // L1/L2 hits, awaited with the stage
+    cp_async_wait<S - 1>();
+    __syncwarp();
+    const uint4 w0 = my[st].w[0][lane], w1 = my[st].w[1][lane];
+    const uint16_t s0 = *reinterpret_cast<const uint16_t*>(&my[st].sc[g][2 * t]);
+    const uint16_t s1 = *reinterpret_cast<const uint16_t*>(&my[st].sc[g + 8][2 * t]);
+    uint32_t wscale[2][2] = {{block_scale<BF16>(s0 & 0xFF), block_scale<BF16>(s0 >> 8)},
+                             {block_scale<BF16>(s1 & 0xFF), block_scale<BF16>(s1 >> 8)}};
+    uint32_t xscale[MT][2];
+    if constexpr (A_FP4) {
+#pragma unroll
+      for (int i = 0; i < MT; ++i) {
+        xscale[i][0] = f16_block_scale(xcur.sc[i][0]);
+        xscale[i][1] = f16_block_scale(xcur.sc[i][1]);
+      }
+    }
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      uint32_t a[2][4];
+      decode_word<BF16>(q == 0 ? w0.x : q == 1 ? w0.y : q == 2 ? w0.z : w0.w, wscale[0][q >> 1], a[0]);
+      decode_word<BF16>(q == 0 ? w1.x : q == 1 ? w1.y : q == 2 ? w1.z : w1.w, wscale[1][q >> 1], a[1]);
+#pragma unroll
+      for (int i = 0; i < MT; ++i) {
+        uint32_t b[4];
+        if constexpr (A_FP4) {
+          const uint4 v = xcur.v[i][0];
+          decode_word_f16(q == 0 ? v.x : q == 1 ? v.y : q == 2 ? v.z : v.w, xscale[i][q >> 1], b);
+        } else {
+          const uint4 v = xcur.v[i][q];
+          b[0] = v.x; b[1] = v.y; b[2] = v.z; b[3] = v.w;
+        }
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+          mma16816<BF16>(acc[h % NACC][i], a[0][2 * h], a[1][2 * h], a[0][2 * h + 1], a[1][2 * h + 1], b[2 * h],
+                         b[2 * h + 1]);
+      }
+    }
+    if constexpr (PREFETCH_X) xcur = xnxt;
+    st = st + 1 == S ? 0 : st + 1;
+  }
+  cp_async_wait<0>();
+  if constexpr (NACC == 2) {
+#pragma unroll
+    for (int i = 0; i < MT; ++i)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) acc[0][i][r] += acc[1][i][r];
+  }
+  finish_tile<A_FP4, MT>(p, acc[0], n_base, m_base, g, t);
+}
+
+
+// Medium M (tile_m >= 32, 16-bit activations): the cp.async kernel's weight stream, with the CTA's activation
+// tile staged once per chunk in shared memory (all warps fill it with cp.async, one __syncthreads a chunk)
+// instead of every warp reading its own copy through L1. For tile_m = 64 that copy is 16 KiB per warp and
+// chunk, which thrashed L1 and turned the decode GEMM into an L2-bandwidth kernel (8192x8192, M=64: 94 us).
+// Layout of a stage's activation tile: rows of 128 values (16 pieces of 16 bytes); piece j of row r sits at
+// j ^ ((j >> 3) << 1) ^ (r & 1), so the 8 lanes of one LDS.128 phase (2 rows x 4 t) hit 8 distinct bank groups.
+__device__ __forceinline__ int x_piece(int r, int j) { return j ^ ((j >> 3) << 1) ^ (r & 1); }
+
+template <int MT, int WARPS, int S>
+constexpr int xsmem_bytes() {
+  return S * (MT * 8 * 256 + WARPS * 1152);
+}
+
+template <int ACT, int MT, int WARPS, int S>
+__global__ void __launch_bounds__(WARPS * 32) gemm_xsmem_kernel(const GemmParams p) {
+  static_assert(ACT != kActNVFP4, "W4A4 keeps the per-warp activation path");
+  constexpr bool BF16 = ACT == kActBF16;
+  constexpr int TM = MT * 8, XSTAGE = TM * 256;
+  struct __align__(16) WarpStage {
+    uint4 w[2][32];
+    uint8_t sc[16][8];
+  };
+  static_assert(sizeof(WarpStage) == 1152, "xsmem_bytes assumes 1152-byte warp stages");
+  extern __shared__ __align__(16) uint8_t smem[];
+  uint8_t* xs = smem;                                                       // [S][TM rows][256 bytes]
+  WarpStage* wring = reinterpret_cast<WarpStage*>(smem + S * XSTAGE);      // [S][WARPS]
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, t = lane & 3;
+  const int n_base = blockIdx.x * (16 * WARPS) + warp * 16;
+  const int m_base = blockIdx.y * TM;
+  const int kb_total = p.k >> 4, nkt = (kb_total + 3) >> 2;
+  const bool swz = p.swizzled != 0;
+  const int nchunks = p.k >> 7;
+  const int c_begin = blockIdx.z * p.chunks_per_split;
+  const int c_end = min(c_begin + p.chunks_per_split, nchunks);
+
+  const int wrow0 = n_base + g, wrow1 = n_base + g + 8;
+  const uint8_t* wsrc0 = p.b_data + (int64_t)min(wrow0, p.n - 1) * (p.k >> 1) + 16 * t;
+  const uint8_t* wsrc1 = p.b_data + (int64_t)min(wrow1, p.n - 1) * (p.k >> 1) + 16 * t;
+  const int srow = n_base + (lane & 15), spiece = lane >> 4;
+  const int srow_c = min(srow, p.n - 1);
+  const uint16_t* xbase = static_cast<const uint16_t*>(p.a);
+
+  auto issue = [&](int c, int st) {
+    if (c < c_end) {
+      WarpStage& ws = wring[st * WARPS + warp];
+      cp_async16_cg(&ws.w[0][lane], wsrc0 + (int64_t)c * 64, wrow0 < p.n);
+      cp_async16_cg(&ws.w[1][lane], wsrc1 + (int64_t)c * 64, wrow1 < p.n);
+      const int kb = c * 8 + 4 * spiece;
+      const int64_t off = swz ? swizzled_scale_offset(srow_c, kb, nkt) : (int64_t)srow_c * kb_total + kb;
+      cp_async4(&ws.sc[lane & 15][4 * spiece], p.b_scale + off, srow < p.n);
+      uint8_t* xst = xs + st * XSTAGE;
+      for (int piece = threadIdx.x; piece < TM * 16; piece += WARPS * 32) {  // rows past M are zero-filled
+        const int r = piece >> 4, j = piece & 15, m = m_base + r;
+        const uint16_t* src = xbase + (int64_t)min(m, p.m - 1) * p.k + c * 128 + 8 * j;
+        cp_async16_cg(xst + r * 256 + 16 * x_piece(r, j), src, m < p.m);
+      }
+    }
+    cp_async_commit();
+  };
+
+  float acc[MT][4];
+#pragma unroll
+  for (int i = 0; i < MT; ++i)
+#pragma unroll
+    for (int r = 0; r < 4; ++r) acc[i][r] = 0.f;
+
+#pragma unroll
+  for (int s = 0; s < S - 1; ++s) issue(c_begin + s, s);
+  int st = 0;
+  for (int c = c_begin; c < c_end; ++c) {
+    cp_async_wait<S - 2>();
+    __syncthreads();  // chunk c landed for every thread; every warp is done with the stage refilled below
+    issue(c + S - 1, st == 0 ? S - 1 : st - 1);
+    const WarpStage& ws = wring[st * WARPS + warp];
+    const uint4 w0 = ws.w[0][lane], w1 = ws.w[1][lane];
+    const uint16_t s0 = *reinterpret_cast<const uint16_t*>(&ws.sc[g][2 * t]);
+    const uint16_t s1 = *reinterpret_cast<const uint16_t*>(&ws.sc[g + 8][2 * t]);
+    const uint32_t wscale[2][2] = {{block_scale<BF16>(s0 & 0xFF), block_scale<BF16>(s0 >> 8)},
+                                   {block_scale<BF16>(s1 & 0xFF), block_scale<BF16>(s1 >> 8)}};
+    const uint8_t* xst = xs + st * XSTAGE;
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      uint32_t a[2][4];
+      decode_word<BF16>(q == 0 ? w0.x : q == 1 ? w0.y : q == 2 ? w0.z : w0.w, wscale[0][q >> 1], a[0]);
+      decode_word<BF16>(q == 0 ? w1.x : q == 1 ? w1.y : q == 2 ? w1.z : w1.w, wscale[1][q >> 1], a[1]);
+#pragma unroll
+      for (int i = 0; i < MT; ++i) {
+        // this thread's 8 activations of row 8i+g at K 32t+8q (piece 4t+q), as in the per-warp kernels
+        const int r = 8 * i + g;
+        const uint4 v = *reinterpret_cast<const uint4*>(xst + r * 256 + 16 * x_piece(r, 4 * t + q));
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+          mma16816<BF16>(acc[i], a[0][2 * h], a[1][2 * h], a[0][2 * h + 1], a[1][2 * h + 1],
+                         h == 0 ? v.x : v.z, h == 0 ? v.y : v.w);
+      }
+    }
+    st = st + 1 == S ? 0 : st + 1;
+  }
+  cp_async_wait<0>();
+  finish_tile<false, MT>(p, acc, n_base, m_base, g, t);
+}
+
+template <int ACT, int MT, int WARPS, int U, int STAGES>
+cudaError_t launch_one(const GemmParams& p, cudaStream_t stream) {
+  const dim3 grid((p.n + 16 * WARPS - 1) / (16 * WARPS), (p.m + 8 * MT - 1) / (8 * MT), p.split_k);
+  if (grid.y > 65535u || grid.z > 65535u) return cudaErrorInvalidConfiguration;
+  if constexpr (STAGES >= 3) {  // cp.async ring: whole 128-wide chunks only
+    if (p.k % 128) return cudaErrorInvalidValue;
+    if constexpr (MT >= 4 && ACT != kActNVFP4) {  // tile_m >= 32: the activation tile goes through shared memory
+      constexpr int bytes = xsmem_bytes<MT, WARPS, STAGES>();
+      // More than 48 KiB of dynamic shared memory is opt-in, per function and device: once per device.
+      static std::atomic<uint64_t> configured{0};
+      int dev = 0;
+      if (cudaGetDevice(&dev) != cudaSuccess || dev >= 64) return cudaErrorInvalidDevice;
+      if (!(configured.load(std::memory_order_relaxed) & (1ull << dev))) {
+        const cudaError_t e = cudaFuncSetAttribute(gemm_xsmem_kernel<ACT, MT, WARPS, STAGES>,
+                                                   cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+        if (e != cudaSuccess) return e;
+        configured.fetch_or(1ull << dev, std::memory_order_relaxed);
+      }
+      gemm_xsmem_kernel<ACT, MT, WARPS, STAGES><<<grid, WARPS * 32, bytes, stream>>>(p);
+    } else {
+      gemm_cp_async_kernel<ACT, MT, WARPS, STAGES><<<grid, WARPS * 32, 0, stream>>>(p);
+    }
+  } else {
+    gemm_small_m_kernel<ACT, MT, WARPS, U, STAGES><<<grid, WARPS * 32, 0, stream>>>(p);
+  }
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+// One translation unit per activation kind instantiates its kernels (gemm_sm90_{bf16,fp16,nvfp4}.cu), so the
+// build compiles them in parallel.
+cudaError_t launch_gemm_bf16(const GemmParams& p, GemmConfig cfg, cudaStream_t stream);
+cudaError_t launch_gemm_fp16(const GemmParams& p, GemmConfig cfg, cudaStream_t stream);
+cudaError_t launch_gemm_nvfp4(const GemmParams& p, GemmConfig cfg, cudaStream_t stream);
+
+// X-macro of compiled configurations (tile_m, warps, unroll, stages). stages 1: load `unroll` chunks, then
+// compute; 2: register double buffering; >= 3: the cp.async shared-memory ring of that depth (unroll 1).
+// CI compiles the base list; the GPU machine builds with NVFP4_CUTLASS_ALL_TACTICS for the extra ones.
+#define NVFP4_BASE_CONFIGS(X)                                                                      \
+  X(8, 4, 2, 1) X(16, 4, 2, 1) X(32, 4, 1, 1) X(64, 4, 1, 1) X(8, 8, 1, 4) X(8, 4, 1, 8) X(16, 4, 1, 4) \
+  X(32, 4, 1, 4) X(64, 8, 1, 4)
+#ifdef NVFP4_CUTLASS_ALL_TACTICS
+#define NVFP4_EXTRA_CONFIGS(X)                                                                     \
+  X(8, 4, 2, 2) X(16, 4, 2, 2) X(8, 4, 1, 6) X(16, 4, 1, 6) X(16, 4, 1, 8) X(16, 8, 1, 4) X(8, 4, 1, 4) \
+  X(32, 4, 2, 1) X(32, 8, 1, 4) X(64, 4, 1, 4) X(64, 8, 1, 3) X(128, 8, 1, 3) X(128, 4, 1, 3)
+#else
+#define NVFP4_EXTRA_CONFIGS(X)
+#endif
+#define NVFP4_ALL_CONFIGS(X) NVFP4_BASE_CONFIGS(X) NVFP4_EXTRA_CONFIGS(X)
+
+// The body of launch_gemm_<act>: the compiled configuration that matches cfg, else cudaErrorInvalidValue.
+#define NVFP4_CONFIG_CASE(TM, W, U, S)                                            \
+  if (cfg.tile_m == TM && cfg.warps == W && cfg.unroll == U && cfg.stages == S) \
+    return launch_one<NVFP4_ACT, TM / 8, W, U, S>(p, stream);
+
+}  // namespace nvfp4_cutlass
