@@ -95,6 +95,60 @@ __device__ __forceinline__ void finish_tile(const GemmParams& p, float (&acc)[MT
       store_out(p, m_base + 8 * i + 2 * t + (r & 1), n_base + g + 8 * (r >> 1), acc[i][r], alpha);
 }
 
+// The FP32 accumulators of MT activation tiles: NACC sets (even / odd K step) halve the chain of dependent
+// MMAs on one accumulator when there are few tiles; fold() sums them into set 0.
+template <int NACC, int MT>
+struct Accumulators {
+  float v[NACC][MT][4];
+  __device__ __forceinline__ void zero() {
+#pragma unroll
+    for (int e = 0; e < NACC; ++e)
+#pragma unroll
+      for (int i = 0; i < MT; ++i)
+#pragma unroll
+        for (int r = 0; r < 4; ++r) v[e][i][r] = 0.f;
+  }
+  __device__ __forceinline__ void fold() {
+#pragma unroll
+    for (int e = 1; e < NACC; ++e)
+#pragma unroll
+      for (int i = 0; i < MT; ++i)
+#pragma unroll
+        for (int r = 0; r < 4; ++r) v[0][i][r] += v[e][i][r];
+  }
+};
+
+__device__ __forceinline__ uint32_t word_of(const uint4 v, int q) { return q == 0 ? v.x : q == 1 ? v.y : q == 2 ? v.z : v.w; }
+
+// One 128-wide K chunk of a warp: decode the thread's 32-value segments of weight rows g and g+8 (w0, w1, with
+// their two block scales each) and multiply them with every activation tile. b_words(i, q, b) writes tile i's
+// B registers for word q of the segment (8 K values: K steps 2q and 2q+1).
+template <bool BF16, int NACC, int MT, class BWords>
+__device__ __forceinline__ void mma_chunk(Accumulators<NACC, MT>& acc, const uint4 w0, const uint4 w1,
+                                          const uint32_t (&wscale)[2][2], BWords&& b_words) {
+#pragma unroll
+  for (int q = 0; q < 4; ++q) {
+    uint32_t a[2][4];
+    decode_word<BF16>(word_of(w0, q), wscale[0][q >> 1], a[0]);
+    decode_word<BF16>(word_of(w1, q), wscale[1][q >> 1], a[1]);
+#pragma unroll
+    for (int i = 0; i < MT; ++i) {
+      uint32_t b[4];
+      b_words(i, q, b);
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+        mma16816<BF16>(acc.v[h % NACC][i], a[0][2 * h], a[1][2 * h], a[0][2 * h + 1], a[1][2 * h + 1], b[2 * h],
+                       b[2 * h + 1]);
+    }
+  }
+}
+
+// B registers of an activation tile from a 16-bit uint4 (8 consecutive K values) or, for W4A4, decoded from
+// one packed NVFP4 word with the tile's FP16 block scale.
+__device__ __forceinline__ void b_from_16bit(const uint4 v, uint32_t (&b)[4]) {
+  b[0] = v.x; b[1] = v.y; b[2] = v.z; b[3] = v.w;
+}
+
 // ACT: kActBF16 / kActFP16 (weight-only, MMA in that type) or kActNVFP4 (W4A4, both decoded to FP16).
 // MT: 8-row activation tiles per warp. WARPS: 16-row weight tiles per CTA (sharing X through L1).
 // U: K chunks whose loads are all issued before the first is decoded (bytes in flight per warp).
@@ -122,15 +176,8 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_small_m_kernel(const GemmPara
 #pragma unroll
   for (int i = 0; i < MT; ++i) xrow[i] = m_base + 8 * i + g;
 
-  // Two accumulator sets (even / odd K step) halve the chain of dependent MMAs on one accumulator.
-  constexpr int NACC = MT <= 2 ? 2 : 1;
-  float acc[NACC][MT][4];
-#pragma unroll
-  for (int e = 0; e < NACC; ++e)
-#pragma unroll
-    for (int i = 0; i < MT; ++i)
-#pragma unroll
-      for (int r = 0; r < 4; ++r) acc[e][i][r] = 0.f;
+  Accumulators<MT <= 2 ? 2 : 1, MT> acc;
+  acc.zero();
 
   // Raw bytes of U chunks: weights, their scales, activations (and their scales for W4A4).
   struct Stage {
@@ -205,32 +252,10 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_small_m_kernel(const GemmPara
           xscale[i][1] = f16_block_scale(st.xsc[u][i][1]);
         }
       }
-#pragma unroll
-      for (int q = 0; q < 4; ++q) {  // 32-bit word q of the segment: K steps 2q and 2q+1
-        uint32_t a[2][4];
-#pragma unroll
-        for (int j = 0; j < 2; ++j) {
-          const uint4 w = st.wv[u][j];
-          const uint32_t word = q == 0 ? w.x : q == 1 ? w.y : q == 2 ? w.z : w.w;
-          decode_word<BF16>(word, wscale[j][q >> 1], a[j]);
-        }
-#pragma unroll
-        for (int i = 0; i < MT; ++i) {
-          uint32_t b[4];
-          if constexpr (A_FP4) {
-            const uint4 v = st.xv[u][i][0];
-            const uint32_t word = q == 0 ? v.x : q == 1 ? v.y : q == 2 ? v.z : v.w;
-            decode_word_f16(word, xscale[i][q >> 1], b);
-          } else {
-            const uint4 v = st.xv[u][i][q];
-            b[0] = v.x; b[1] = v.y; b[2] = v.z; b[3] = v.w;
-          }
-#pragma unroll
-          for (int h = 0; h < 2; ++h)
-            mma16816<BF16>(acc[h % NACC][i], a[0][2 * h], a[1][2 * h], a[0][2 * h + 1], a[1][2 * h + 1], b[2 * h],
-                           b[2 * h + 1]);
-        }
-      }
+      mma_chunk<BF16>(acc, st.wv[u][0], st.wv[u][1], wscale, [&](int i, int q, uint32_t (&b)[4]) {
+        if constexpr (A_FP4) decode_word_f16(word_of(st.xv[u][i][0], q), xscale[i][q >> 1], b);
+        else b_from_16bit(st.xv[u][i][q], b);
+      });
     }
   };
 
@@ -250,14 +275,8 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_small_m_kernel(const GemmPara
       compute_stage(cur);
     }
   }
-  if constexpr (NACC == 2) {
-#pragma unroll
-    for (int i = 0; i < MT; ++i)
-#pragma unroll
-      for (int r = 0; r < 4; ++r) acc[0][i][r] += acc[1][i][r];
-  }
-
-  finish_tile<A_FP4, MT>(p, acc[0], n_base, m_base, g, t);
+  acc.fold();
+  finish_tile<A_FP4, MT>(p, acc.v[0], n_base, m_base, g, t);
 }
 
 
@@ -272,6 +291,60 @@ __device__ __forceinline__ void cp_async4(void* smem, const void* gmem, bool val
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
 template <int N>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
+
+// A warp's stage of the weight ring: its 16 rows' bytes of one 128-wide K chunk and their 8 block scales each.
+struct __align__(16) WarpStage {
+  uint4 w[2][32];     // [row half][lane]: lane's 16 bytes of row g (+8)
+  uint8_t sc[16][8];  // [row][block]
+};
+
+// Where one lane's cp.async copies of a warp's 16 weight rows come from: 16 bytes of rows g and g+8, and 4 scale
+// bytes of row (lane & 15). Rows past N are zero-filled.
+struct WeightSource {
+  const uint8_t* src0;
+  const uint8_t* src1;
+  const uint8_t* scale;
+  int64_t scale_row;  // linear layout: the row's first scale
+  int srow, spiece, kb_total, nkt;
+  bool ok0, ok1, sok, swz;
+
+  __device__ __forceinline__ WeightSource(const GemmParams& p, int n_base, int lane) {
+    const int g = lane >> 2, t = lane & 3;
+    src0 = p.b_data + (int64_t)min(n_base + g, p.n - 1) * (p.k >> 1) + 16 * t;
+    src1 = p.b_data + (int64_t)min(n_base + g + 8, p.n - 1) * (p.k >> 1) + 16 * t;
+    ok0 = n_base + g < p.n;
+    ok1 = n_base + g + 8 < p.n;
+    kb_total = p.k >> 4;
+    nkt = (kb_total + 3) >> 2;
+    swz = p.swizzled != 0;
+    sok = n_base + (lane & 15) < p.n;
+    srow = min(n_base + (lane & 15), p.n - 1);
+    spiece = lane >> 4;
+    scale = p.b_scale;
+    scale_row = (int64_t)srow * kb_total;
+  }
+  __device__ __forceinline__ void issue(WarpStage& ws, int c, int lane) const {
+    cp_async16_cg(&ws.w[0][lane], src0 + (int64_t)c * 64, ok0);
+    cp_async16_cg(&ws.w[1][lane], src1 + (int64_t)c * 64, ok1);
+    const int kb = c * 8 + 4 * spiece;
+    cp_async4(&ws.sc[lane & 15][4 * spiece], scale + (swz ? swizzled_scale_offset(srow, kb, nkt) : scale_row + kb), sok);
+  }
+};
+
+// This lane's weight segments and block scales (as MMA-type pairs) from a landed stage.
+template <bool BF16>
+__device__ __forceinline__ void read_stage(const WarpStage& ws, int lane, uint4& w0, uint4& w1,
+                                           uint32_t (&wscale)[2][2]) {
+  const int g = lane >> 2, t = lane & 3;
+  w0 = ws.w[0][lane];
+  w1 = ws.w[1][lane];
+  const uint16_t s0 = *reinterpret_cast<const uint16_t*>(&ws.sc[g][2 * t]);
+  const uint16_t s1 = *reinterpret_cast<const uint16_t*>(&ws.sc[g + 8][2 * t]);
+  wscale[0][0] = block_scale<BF16>(s0 & 0xFF);
+  wscale[0][1] = block_scale<BF16>(s0 >> 8);
+  wscale[1][0] = block_scale<BF16>(s1 & 0xFF);
+  wscale[1][1] = block_scale<BF16>(s1 >> 8);
+}
 
 // The same computation with the weight stream going through a per-warp ring of S shared-memory stages filled
 // by cp.async: S-1 chunks (1 KiB of weights each per warp) stay in flight without holding registers, which is
@@ -294,10 +367,6 @@ __global__ void __launch_bounds__(WARPS * 32, min_blocks<MT, WARPS>()) gemm_cp_a
   constexpr bool PREFETCH_X = MT == 1;
   constexpr bool BF16 = ACT == kActBF16;
   constexpr bool A_FP4 = ACT == kActNVFP4;
-  struct __align__(16) WarpStage {
-    uint4 w[2][32];      // [row half][lane]: lane's 16 bytes of row g (+8)
-    uint8_t sc[16][8];   // [row][block]: the 8 block scales of the chunk for the warp's 16 rows
-  };
   __shared__ WarpStage ring[WARPS][S];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
@@ -309,21 +378,9 @@ __global__ void __launch_bounds__(WARPS * 32, min_blocks<MT, WARPS>()) gemm_cp_a
   const int c_begin = blockIdx.z * p.chunks_per_split;
   const int c_end = min(c_begin + p.chunks_per_split, nchunks);
   WarpStage* my = ring[warp];
-
-  const int wrow0 = n_base + g, wrow1 = n_base + g + 8;
-  const uint8_t* wsrc0 = p.b_data + (int64_t)min(wrow0, p.n - 1) * (p.k >> 1) + 16 * t;
-  const uint8_t* wsrc1 = p.b_data + (int64_t)min(wrow1, p.n - 1) * (p.k >> 1) + 16 * t;
-  const int srow = n_base + (lane & 15), spiece = lane >> 4;  // this lane copies 4 scale bytes of row srow
-  const int srow_c = min(srow, p.n - 1);
-
+  const WeightSource wsrc(p, n_base, lane);
   auto issue = [&](int c, int st) {
-    if (c < c_end) {
-      cp_async16_cg(&my[st].w[0][lane], wsrc0 + (int64_t)c * 64, wrow0 < p.n);
-      cp_async16_cg(&my[st].w[1][lane], wsrc1 + (int64_t)c * 64, wrow1 < p.n);
-      const int kb = c * 8 + 4 * spiece;
-      const int64_t off = swz ? swizzled_scale_offset(srow_c, kb, nkt) : (int64_t)srow_c * kb_total + kb;
-      cp_async4(&my[st].sc[lane & 15][4 * spiece], p.b_scale + off, srow < p.n);
-    }
+    if (c < c_end) wsrc.issue(my[st], c, lane);
     cp_async_commit();  // empty groups keep the group count uniform at the tail
   };
 
@@ -353,15 +410,8 @@ __global__ void __launch_bounds__(WARPS * 32, min_blocks<MT, WARPS>()) gemm_cp_a
     }
   };
 
-  constexpr int NACC = MT <= 2 ? 2 : 1;
-  float acc[NACC][MT][4];
-#pragma unroll
-  for (int e = 0; e < NACC; ++e)
-#pragma unroll
-    for (int i = 0; i < MT; ++i)
-#pragma unroll
-      for (int r = 0; r < 4; ++r) acc[e][i][r] = 0.f;
-
+  Accumulators<MT <= 2 ? 2 : 1, MT> acc;
+  acc.zero();
 #pragma unroll
   for (int s = 0; s < S - 1; ++s) issue(c_begin + s, s);
   XRegs xcur, xnxt;
@@ -373,11 +423,9 @@ __global__ void __launch_bounds__(WARPS * 32, min_blocks<MT, WARPS>()) gemm_cp_a
     if constexpr (PREFETCH_X) load_x(xnxt, c + 1); else load_x(xcur, c);  // L1/L2 hits, awaited with the stage
     cp_async_wait<S - 1>();
     __syncwarp();
-    const uint4 w0 = my[st].w[0][lane], w1 = my[st].w[1][lane];
-    const uint16_t s0 = *reinterpret_cast<const uint16_t*>(&my[st].sc[g][2 * t]);
-    const uint16_t s1 = *reinterpret_cast<const uint16_t*>(&my[st].sc[g + 8][2 * t]);
-    uint32_t wscale[2][2] = {{block_scale<BF16>(s0 & 0xFF), block_scale<BF16>(s0 >> 8)},
-                             {block_scale<BF16>(s1 & 0xFF), block_scale<BF16>(s1 >> 8)}};
+    uint4 w0, w1;
+    uint32_t wscale[2][2];
+    read_stage<BF16>(my[st], lane, w0, w1, wscale);
     uint32_t xscale[MT][2];
     if constexpr (A_FP4) {
 #pragma unroll
@@ -386,38 +434,16 @@ __global__ void __launch_bounds__(WARPS * 32, min_blocks<MT, WARPS>()) gemm_cp_a
         xscale[i][1] = f16_block_scale(xcur.sc[i][1]);
       }
     }
-#pragma unroll
-    for (int q = 0; q < 4; ++q) {
-      uint32_t a[2][4];
-      decode_word<BF16>(q == 0 ? w0.x : q == 1 ? w0.y : q == 2 ? w0.z : w0.w, wscale[0][q >> 1], a[0]);
-      decode_word<BF16>(q == 0 ? w1.x : q == 1 ? w1.y : q == 2 ? w1.z : w1.w, wscale[1][q >> 1], a[1]);
-#pragma unroll
-      for (int i = 0; i < MT; ++i) {
-        uint32_t b[4];
-        if constexpr (A_FP4) {
-          const uint4 v = xcur.v[i][0];
-          decode_word_f16(q == 0 ? v.x : q == 1 ? v.y : q == 2 ? v.z : v.w, xscale[i][q >> 1], b);
-        } else {
-          const uint4 v = xcur.v[i][q];
-          b[0] = v.x; b[1] = v.y; b[2] = v.z; b[3] = v.w;
-        }
-#pragma unroll
-        for (int h = 0; h < 2; ++h)
-          mma16816<BF16>(acc[h % NACC][i], a[0][2 * h], a[1][2 * h], a[0][2 * h + 1], a[1][2 * h + 1], b[2 * h],
-                         b[2 * h + 1]);
-      }
-    }
+    mma_chunk<BF16>(acc, w0, w1, wscale, [&](int i, int q, uint32_t (&b)[4]) {
+      if constexpr (A_FP4) decode_word_f16(word_of(xcur.v[i][0], q), xscale[i][q >> 1], b);
+      else b_from_16bit(xcur.v[i][q], b);
+    });
     if constexpr (PREFETCH_X) xcur = xnxt;
     st = st + 1 == S ? 0 : st + 1;
   }
   cp_async_wait<0>();
-  if constexpr (NACC == 2) {
-#pragma unroll
-    for (int i = 0; i < MT; ++i)
-#pragma unroll
-      for (int r = 0; r < 4; ++r) acc[0][i][r] += acc[1][i][r];
-  }
-  finish_tile<A_FP4, MT>(p, acc[0], n_base, m_base, g, t);
+  acc.fold();
+  finish_tile<A_FP4, MT>(p, acc.v[0], n_base, m_base, g, t);
 }
 
 
@@ -439,10 +465,6 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_xsmem_kernel(const GemmParams
   static_assert(ACT != kActNVFP4, "W4A4 keeps the per-warp activation path");
   constexpr bool BF16 = ACT == kActBF16;
   constexpr int TM = MT * 8, XSTAGE = TM * 256;
-  struct __align__(16) WarpStage {
-    uint4 w[2][32];
-    uint8_t sc[16][8];
-  };
   static_assert(sizeof(WarpStage) == 1152, "xsmem_bytes assumes 1152-byte warp stages");
   extern __shared__ __align__(16) uint8_t smem[];
   uint8_t* xs = smem;                                                       // [S][TM rows][256 bytes]
@@ -451,27 +473,15 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_xsmem_kernel(const GemmParams
   const int g = lane >> 2, t = lane & 3;
   const int n_base = blockIdx.x * (16 * WARPS) + warp * 16;
   const int m_base = blockIdx.y * TM;
-  const int kb_total = p.k >> 4, nkt = (kb_total + 3) >> 2;
-  const bool swz = p.swizzled != 0;
   const int nchunks = p.k >> 7;
   const int c_begin = blockIdx.z * p.chunks_per_split;
   const int c_end = min(c_begin + p.chunks_per_split, nchunks);
-
-  const int wrow0 = n_base + g, wrow1 = n_base + g + 8;
-  const uint8_t* wsrc0 = p.b_data + (int64_t)min(wrow0, p.n - 1) * (p.k >> 1) + 16 * t;
-  const uint8_t* wsrc1 = p.b_data + (int64_t)min(wrow1, p.n - 1) * (p.k >> 1) + 16 * t;
-  const int srow = n_base + (lane & 15), spiece = lane >> 4;
-  const int srow_c = min(srow, p.n - 1);
+  const WeightSource wsrc(p, n_base, lane);
   const uint16_t* xbase = static_cast<const uint16_t*>(p.a);
 
   auto issue = [&](int c, int st) {
     if (c < c_end) {
-      WarpStage& ws = wring[st * WARPS + warp];
-      cp_async16_cg(&ws.w[0][lane], wsrc0 + (int64_t)c * 64, wrow0 < p.n);
-      cp_async16_cg(&ws.w[1][lane], wsrc1 + (int64_t)c * 64, wrow1 < p.n);
-      const int kb = c * 8 + 4 * spiece;
-      const int64_t off = swz ? swizzled_scale_offset(srow_c, kb, nkt) : (int64_t)srow_c * kb_total + kb;
-      cp_async4(&ws.sc[lane & 15][4 * spiece], p.b_scale + off, srow < p.n);
+      wsrc.issue(wring[st * WARPS + warp], c, lane);
       uint8_t* xst = xs + st * XSTAGE;
       for (int piece = threadIdx.x; piece < TM * 16; piece += WARPS * 32) {  // rows past M are zero-filled
         const int r = piece >> 4, j = piece & 15, m = m_base + r;
@@ -482,11 +492,8 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_xsmem_kernel(const GemmParams
     cp_async_commit();
   };
 
-  float acc[MT][4];
-#pragma unroll
-  for (int i = 0; i < MT; ++i)
-#pragma unroll
-    for (int r = 0; r < 4; ++r) acc[i][r] = 0.f;
+  Accumulators<1, MT> acc;
+  acc.zero();
 
 #pragma unroll
   for (int s = 0; s < S - 1; ++s) issue(c_begin + s, s);
@@ -495,33 +502,19 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_xsmem_kernel(const GemmParams
     cp_async_wait<S - 2>();
     __syncthreads();  // chunk c landed for every thread; every warp is done with the stage refilled below
     issue(c + S - 1, st == 0 ? S - 1 : st - 1);
-    const WarpStage& ws = wring[st * WARPS + warp];
-    const uint4 w0 = ws.w[0][lane], w1 = ws.w[1][lane];
-    const uint16_t s0 = *reinterpret_cast<const uint16_t*>(&ws.sc[g][2 * t]);
-    const uint16_t s1 = *reinterpret_cast<const uint16_t*>(&ws.sc[g + 8][2 * t]);
-    const uint32_t wscale[2][2] = {{block_scale<BF16>(s0 & 0xFF), block_scale<BF16>(s0 >> 8)},
-                                   {block_scale<BF16>(s1 & 0xFF), block_scale<BF16>(s1 >> 8)}};
+    uint4 w0, w1;
+    uint32_t wscale[2][2];
+    read_stage<BF16>(wring[st * WARPS + warp], lane, w0, w1, wscale);
     const uint8_t* xst = xs + st * XSTAGE;
-#pragma unroll
-    for (int q = 0; q < 4; ++q) {
-      uint32_t a[2][4];
-      decode_word<BF16>(q == 0 ? w0.x : q == 1 ? w0.y : q == 2 ? w0.z : w0.w, wscale[0][q >> 1], a[0]);
-      decode_word<BF16>(q == 0 ? w1.x : q == 1 ? w1.y : q == 2 ? w1.z : w1.w, wscale[1][q >> 1], a[1]);
-#pragma unroll
-      for (int i = 0; i < MT; ++i) {
-        // this thread's 8 activations of row 8i+g at K 32t+8q (piece 4t+q), as in the per-warp kernels
-        const int r = 8 * i + g;
-        const uint4 v = *reinterpret_cast<const uint4*>(xst + r * 256 + 16 * x_piece(r, 4 * t + q));
-#pragma unroll
-        for (int h = 0; h < 2; ++h)
-          mma16816<BF16>(acc[i], a[0][2 * h], a[1][2 * h], a[0][2 * h + 1], a[1][2 * h + 1],
-                         h == 0 ? v.x : v.z, h == 0 ? v.y : v.w);
-      }
-    }
+    mma_chunk<BF16>(acc, w0, w1, wscale, [&](int i, int q, uint32_t (&b)[4]) {
+      // this thread's 8 activations of row 8i+g at K 32t+8q (piece 4t+q), as in the per-warp kernels
+      const int r = 8 * i + g;
+      b_from_16bit(*reinterpret_cast<const uint4*>(xst + r * 256 + 16 * x_piece(r, 4 * t + q)), b);
+    });
     st = st + 1 == S ? 0 : st + 1;
   }
   cp_async_wait<0>();
-  finish_tile<false, MT>(p, acc, n_base, m_base, g, t);
+  finish_tile<false, MT>(p, acc.v[0], n_base, m_base, g, t);
 }
 
 template <int ACT, int MT, int WARPS, int U, int STAGES>
