@@ -447,7 +447,7 @@ __global__ void __launch_bounds__(WARPS * 32, min_blocks<MT, WARPS>()) gemm_cp_a
 }
 
 
-// Medium M (tile_m >= 32, 16-bit activations): the cp.async kernel's weight stream, with the CTA's activation
+// Medium M (tile_m >= 32): the cp.async kernel's weight stream, with the CTA's activation
 // tile staged once per chunk in shared memory (all warps fill it with cp.async, one __syncthreads a chunk)
 // instead of every warp reading its own copy through L1. For tile_m = 64 that copy is 16 KiB per warp and
 // chunk, which thrashed L1 and turned the decode GEMM into an L2-bandwidth kernel (8192x8192, M=64: 94 us).
@@ -455,20 +455,23 @@ __global__ void __launch_bounds__(WARPS * 32, min_blocks<MT, WARPS>()) gemm_cp_a
 // j ^ ((j >> 3) << 1) ^ (r & 1), so the 8 lanes of one LDS.128 phase (2 rows x 4 t) hit 8 distinct bank groups.
 __device__ __forceinline__ int x_piece(int r, int j) { return j ^ ((j >> 3) << 1) ^ (r & 1); }
 
-template <int MT, int WARPS, int S>
+// W4A4 stages the packed activations instead (64 data + 8 scale bytes a row and chunk) and decodes them once per
+// chunk, by the whole CTA, into one FP16 tile of the same layout (XDEC) that the MMA loop reads.
+template <bool A_FP4, int MT, int WARPS, int S>
 constexpr int xsmem_bytes() {
-  return S * (MT * 8 * 256 + WARPS * 1152);
+  return A_FP4 ? S * (MT * 8 * 72 + WARPS * 1152) + MT * 8 * 256 : S * (MT * 8 * 256 + WARPS * 1152);
 }
 
 template <int ACT, int MT, int WARPS, int S>
 __global__ void __launch_bounds__(WARPS * 32) gemm_xsmem_kernel(const GemmParams p) {
-  static_assert(ACT != kActNVFP4, "W4A4 keeps the per-warp activation path");
   constexpr bool BF16 = ACT == kActBF16;
-  constexpr int TM = MT * 8, XSTAGE = TM * 256;
+  constexpr bool A_FP4 = ACT == kActNVFP4;
+  constexpr int TM = MT * 8, XSTAGE = TM * (A_FP4 ? 72 : 256);
   static_assert(sizeof(WarpStage) == 1152, "xsmem_bytes assumes 1152-byte warp stages");
   extern __shared__ __align__(16) uint8_t smem[];
-  uint8_t* xs = smem;                                                       // [S][TM rows][256 bytes]
+  uint8_t* xs = smem;  // [S] stages of [TM rows][256 bytes]; W4A4: of [TM rows][64 data bytes] + [TM rows][8 scales]
   WarpStage* wring = reinterpret_cast<WarpStage*>(smem + S * XSTAGE);      // [S][WARPS]
+  uint8_t* xdec = smem + S * XSTAGE + S * WARPS * 1152;                     // W4A4: [TM rows][256 bytes] FP16
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
   const int n_base = blockIdx.x * (16 * WARPS) + warp * 16;
@@ -478,15 +481,31 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_xsmem_kernel(const GemmParams
   const int c_end = min(c_begin + p.chunks_per_split, nchunks);
   const WeightSource wsrc(p, n_base, lane);
   const uint16_t* xbase = static_cast<const uint16_t*>(p.a);
+  const uint8_t* xbase4 = static_cast<const uint8_t*>(p.a);
+  const int kb_total = p.k >> 4, nkt = (kb_total + 3) >> 2;
+  const bool swz = p.swizzled != 0;
 
   auto issue = [&](int c, int st) {
     if (c < c_end) {
       wsrc.issue(wring[st * WARPS + warp], c, lane);
       uint8_t* xst = xs + st * XSTAGE;
-      for (int piece = threadIdx.x; piece < TM * 16; piece += WARPS * 32) {  // rows past M are zero-filled
-        const int r = piece >> 4, j = piece & 15, m = m_base + r;
-        const uint16_t* src = xbase + (int64_t)min(m, p.m - 1) * p.k + c * 128 + 8 * j;
-        cp_async16_cg(xst + r * 256 + 16 * x_piece(r, j), src, m < p.m);
+      if constexpr (A_FP4) {  // per row: 4 pieces of 16 data bytes, then its 8 scales as two 4-byte groups
+        for (int piece = threadIdx.x; piece < TM * 6; piece += WARPS * 32) {  // rows past M are zero-filled
+          const int r = piece / 6, j = piece % 6, m = m_base + r, mc = min(m, p.m - 1);
+          if (j < 4) {
+            cp_async16_cg(xst + r * 64 + 16 * j, xbase4 + (int64_t)mc * (p.k >> 1) + c * 64 + 16 * j, m < p.m);
+          } else {
+            const int kb = c * 8 + 4 * (j - 4);
+            cp_async4(xst + TM * 64 + r * 8 + 4 * (j - 4), p.a_scale + scale_offset(mc, kb, kb_total, nkt, swz),
+                      m < p.m);
+          }
+        }
+      } else {
+        for (int piece = threadIdx.x; piece < TM * 16; piece += WARPS * 32) {  // rows past M are zero-filled
+          const int r = piece >> 4, j = piece & 15, m = m_base + r;
+          const uint16_t* src = xbase + (int64_t)min(m, p.m - 1) * p.k + c * 128 + 8 * j;
+          cp_async16_cg(xst + r * 256 + 16 * x_piece(r, j), src, m < p.m);
+        }
       }
     }
     cp_async_commit();
@@ -505,7 +524,19 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_xsmem_kernel(const GemmParams
     uint4 w0, w1;
     uint32_t wscale[2][2];
     read_stage<BF16>(wring[st * WARPS + warp], lane, w0, w1, wscale);
-    const uint8_t* xst = xs + st * XSTAGE;
+    const uint8_t* xst_raw = xs + st * XSTAGE;
+    const uint8_t* xst = xst_raw;
+    if constexpr (A_FP4) {  // decode chunk c's activations once for the CTA (the tile's last readers passed above)
+      for (int piece = threadIdx.x; piece < TM * 16; piece += WARPS * 32) {
+        const int r = piece >> 4, j = piece & 15;  // word j of row r: K 8j..8j+7, block j / 2
+        uint32_t v[4];
+        decode_word_f16(*reinterpret_cast<const uint32_t*>(xst_raw + r * 64 + 4 * j),
+                        f16_block_scale(xst_raw[TM * 64 + r * 8 + (j >> 1)]), v);
+        *reinterpret_cast<uint4*>(xdec + r * 256 + 16 * x_piece(r, j)) = make_uint4(v[0], v[1], v[2], v[3]);
+      }
+      __syncthreads();
+      xst = xdec;
+    }
     mma_chunk<BF16>(acc, w0, w1, wscale, [&](int i, int q, uint32_t (&b)[4]) {
       // this thread's 8 activations of row 8i+g at K 32t+8q (piece 4t+q), as in the per-warp kernels
       const int r = 8 * i + g;
@@ -514,7 +545,7 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_xsmem_kernel(const GemmParams
     st = st + 1 == S ? 0 : st + 1;
   }
   cp_async_wait<0>();
-  finish_tile<false, MT>(p, acc.v[0], n_base, m_base, g, t);
+  finish_tile<A_FP4, MT>(p, acc.v[0], n_base, m_base, g, t);
 }
 
 template <int ACT, int MT, int WARPS, int U, int STAGES>
@@ -525,8 +556,8 @@ cudaError_t launch_one(const GemmParams& p, cudaStream_t stream) {
     if (p.k % 128) return cudaErrorInvalidValue;
     // tile_m >= 32 only: staging 8 or 16 rows this way measured 5-30% slower at M <= 16 (an extra barrier a
     // chunk for activations that fit L1 anyway).
-    if constexpr (MT >= 4 && ACT != kActNVFP4) {  // tile_m >= 32: the activation tile goes through shared memory
-      constexpr int bytes = xsmem_bytes<MT, WARPS, STAGES>();
+    if constexpr (MT >= 4) {  // tile_m >= 32: the activation tile goes through shared memory
+      constexpr int bytes = xsmem_bytes<ACT == kActNVFP4, MT, WARPS, STAGES>();
       // More than 48 KiB of dynamic shared memory is opt-in, per function and device: once per device.
       static std::atomic<uint64_t> configured{0};
       int dev = 0;
