@@ -31,7 +31,7 @@ TILE_MS = (8, 16, 32, 64, 128)
 MAX_SPLIT_K = 64
 #: Heuristic order per M bucket (first compiled and valid one wins), from the H100 sweeps of 2026-11-25
 #: (scripts/microbench.cu). From tile_m = 32 on, the cp.async configurations stage the activation tile in
-#: shared memory (16-bit activations), which is what makes M 32-256 usable at all.
+#: shared memory (W4A4: decoded there once per CTA), which is what makes M 32-256 usable at all.
 PREFERRED = {
     8: ((8, 8, 1, 4), (8, 4, 1, 4), (8, 4, 1, 8), (8, 4, 2, 1)),
     16: ((16, 4, 1, 4), (16, 4, 1, 6), (16, 4, 2, 1)),
