@@ -12,7 +12,7 @@ import nvfp4
 from nvfp4.bench import BenchConfig, run_sweep
 from nvfp4.bench import shapes as S
 from nvfp4.bench.check import Oracle
-from nvfp4.bench.report import render_markdown, summarize
+from nvfp4.bench.report import _auto_section, auto_outliers, render_markdown, summarize
 from nvfp4.bench.sweep import _has_contender
 from nvfp4.bench.timing import Ceilings
 from nvfp4.cli import main as cli_main
@@ -207,3 +207,21 @@ def test_cli_rejects_bad_options(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli_main(["bench", "--shapes", "8192x100"])
     assert "--shapes" in capsys.readouterr().err
+
+
+def test_auto_slower_than_its_own_choice_is_listed():
+    def point(m, auto_us, chosen_us, tactic="t1"):
+        return {"mode": "weight-only", "n": 64, "k": 128, "m": m, "results": {
+            "x": {"status": "ok", "time_us": chosen_us, "tactic": "t1"},
+            "auto": {"status": "ok", "time_us": auto_us, "chosen": "x", "tactic": tactic}}}
+    doc = {"points": [point(1, 10.4, 10.0), point(2, 30.0, 10.0), point(3, 12.0, 10.0, tactic="t2"),
+                      {"mode": "weight-only", "n": 64, "k": 128, "m": 4,
+                       "results": {"auto": {"status": "failed", "detail": "boom"}}}]}
+    compared, slow = auto_outliers(doc)
+    assert compared == 3  # the failed auto point has nothing to compare
+    assert [p["m"] for p, _, _ in slow] == [2, 3]
+    text = "\n".join(_auto_section(doc))
+    assert "at 1 of 3 points. Slower at:" in text
+    assert "| weight-only | 64 x 128 | 2 | x | 30.0 | 10.0 | yes |" in text
+    assert "| weight-only | 64 x 128 | 3 | x | 12.0 | 10.0 | no |" in text
+    assert _auto_section({"points": []}) == []

@@ -214,8 +214,44 @@ def render_markdown(results: dict, plot_name: str | None = None) -> str:
             eg = "" if entry["same"] else " (the first; the others differ only in numbers)"
             lines.append(f"{i}. **{name}** {status} at {_where(pts)}: {entry['detail']}{eg}")
         lines.append("")
+    lines += _auto_section(results)
     lines += ["## Summary lines", "", "```", *summary_lines(results), "```", ""]
     return "\n".join(lines)
+
+
+#: How much slower auto may time than the backend it chose, timed alone in the same run, before the report
+#: lists the point: both ran the same tactic, so a larger gap is timing noise, not a wrong choice.
+AUTO_TOLERANCE = 0.05
+
+
+def auto_outliers(results: dict, tolerance: float = AUTO_TOLERANCE) -> tuple[int, list[tuple[dict, dict, dict]]]:
+    """(points where auto and its chosen backend were both timed, [(point, auto, chosen) slower by > tolerance])."""
+    compared, slow = 0, []
+    for p in results["points"]:
+        auto = p["results"].get(AUTO, {})
+        chosen = p["results"].get(auto.get("chosen") or "", {})
+        if auto.get("status") != "ok" or chosen.get("status") != "ok":
+            continue
+        compared += 1
+        if auto["time_us"] > chosen["time_us"] * (1 + tolerance):
+            slow.append((p, auto, chosen))
+    return compared, slow
+
+
+def _auto_section(results: dict) -> list[str]:
+    compared, slow = auto_outliers(results)
+    if not compared:
+        return []
+    text = (f"Auto timed within {AUTO_TOLERANCE:.0%} of the backend it chose, as that backend timed alone in this "
+            f"run, at {compared - len(slow)} of {compared} points" + (". Slower at:" if slow else "."))
+    lines = ["## Auto against the backend it chose", "", text]
+    if slow:
+        lines += ["", "| mode | N x K | M | chosen | auto us | chosen alone us | same tactic |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {p['mode']} | {p['n']} x {p['k']} | {p['m']} | {a['chosen']} | {_us(a['time_us'])} | "
+                  f"{_us(c['time_us'])} | {'yes' if a.get('tactic') == c.get('tactic') else 'no'} |"
+                  for p, a, c in slow]
+    return lines + [""]
 
 
 def _floor_cell(p: dict) -> str:
