@@ -115,26 +115,19 @@ def linear_backend(backend: str, legacy_kwargs: dict, *, owner: str = "Linear") 
 
 # -- the seed's per-backend GEMM functions ----------------------------------------------------------
 
-def nvfp4_gemm(act_fp4: torch.Tensor, weight: torch.Tensor, act_sf: torch.Tensor, weight_scale: torch.Tensor,
-               alpha: torch.Tensor, output_dtype: torch.dtype, *, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """Deprecated: the old CUTLASS-only name of ``nvfp4.gemm_fp4(..., backend="cutlass")``."""
-    warn_once("nvfp4_gemm")
-    return gemm_fp4(act_fp4, weight, act_sf, weight_scale, alpha, output_dtype, bias=bias, backend="cutlass")
+def _gemm_fp4_alias(key: str, backend: str):
+    """The old per-backend GEMM function ``key``: ``nvfp4.gemm_fp4(..., backend=backend)`` after a warning."""
+
+    def alias(act_fp4: torch.Tensor, weight: torch.Tensor, act_sf: torch.Tensor, weight_scale: torch.Tensor,
+              alpha: torch.Tensor, output_dtype: torch.dtype, *, bias: torch.Tensor | None = None) -> torch.Tensor:
+        warn_once(key)
+        return gemm_fp4(act_fp4, weight, act_sf, weight_scale, alpha, output_dtype, bias=bias, backend=backend)
+
+    alias.__name__ = alias.__qualname__ = key
+    alias.__doc__ = f'Deprecated: ``nvfp4.gemm_fp4(..., backend="{backend}")``.'
+    return alias
 
 
-def nvfp4_gemm_cublaslt(act_fp4: torch.Tensor, weight: torch.Tensor, act_sf: torch.Tensor,
-                        weight_scale: torch.Tensor, alpha: torch.Tensor, output_dtype: torch.dtype, *,
-                        bias: torch.Tensor | None = None) -> torch.Tensor:
-    """Deprecated: ``nvfp4.gemm_fp4(..., backend="cublaslt")``."""
-    warn_once("nvfp4_gemm_cublaslt")
-    return gemm_fp4(act_fp4, weight, act_sf, weight_scale, alpha, output_dtype, bias=bias,
-                          backend="cublaslt")
-
-
-def cute_dsl_nvfp4_gemm_blackwell(act_fp4: torch.Tensor, weight: torch.Tensor, act_sf: torch.Tensor,
-                                  weight_scale: torch.Tensor, alpha: torch.Tensor, output_dtype: torch.dtype, *,
-                                  bias: torch.Tensor | None = None) -> torch.Tensor:
-    """Deprecated: ``nvfp4.gemm_fp4(..., backend="cutedsl")``."""
-    warn_once("cute_dsl_nvfp4_gemm_blackwell")
-    return gemm_fp4(act_fp4, weight, act_sf, weight_scale, alpha, output_dtype, bias=bias,
-                          backend="cutedsl")
+nvfp4_gemm = _gemm_fp4_alias("nvfp4_gemm", "cutlass")  # the seed's CUTLASS-only name
+nvfp4_gemm_cublaslt = _gemm_fp4_alias("nvfp4_gemm_cublaslt", "cublaslt")
+cute_dsl_nvfp4_gemm_blackwell = _gemm_fp4_alias("cute_dsl_nvfp4_gemm_blackwell", "cutedsl")
