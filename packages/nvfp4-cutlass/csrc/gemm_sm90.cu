@@ -4,7 +4,7 @@
 namespace nvfp4_cutlass {
 namespace {
 
-#define NVFP4_CONFIG_ENTRY(TM, W, U, S) GemmConfig{TM, W, U, S},
+#define NVFP4_CONFIG_ENTRY(TM, W, U, S, WG) GemmConfig{TM, W, U, S, WG},
 const GemmConfig kConfigs[] = {NVFP4_ALL_CONFIGS(NVFP4_CONFIG_ENTRY)};
 #undef NVFP4_CONFIG_ENTRY
 

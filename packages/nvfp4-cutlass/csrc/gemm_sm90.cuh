@@ -53,11 +53,13 @@ __device__ __forceinline__ void store_out(const GemmParams& p, int m, int n, flo
 
 // Epilogue of one CTA tile: split-K publication and reduction by the last CTA to arrive, then alpha, bias,
 // cast and store. acc holds this thread's MMA accumulators (D^T fragments: rows n, columns m).
-template <bool A_FP4, int MT>
+// SPLIT = false leaves the split-K code out (the launcher refuses split_k > 1): with 128 accumulators a thread,
+// its address arithmetic made the 256-wide wgmma tile spill.
+template <bool A_FP4, int MT, bool SPLIT = true>
 __device__ __forceinline__ void finish_tile(const GemmParams& p, float (&acc)[MT][4], int n_base, int m_base,
                                             int g, int t) {
   // ---- split-K: publish this slice's partials; the last CTA of the tile to arrive reduces them
-  if (p.split_k > 1) {
+  if (SPLIT && p.split_k > 1) {
     float* ws = p.partials + (int64_t)blockIdx.z * p.m * p.n;
 #pragma unroll
     for (int i = 0; i < MT; ++i)
@@ -548,8 +550,30 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_xsmem_kernel(const GemmParams
   finish_tile<A_FP4, MT>(p, acc.v[0], n_base, m_base, g, t);
 }
 
+// More than 48 KiB of dynamic shared memory is opt-in, per kernel and device: set it once per device.
+template <auto Kernel>
+cudaError_t allow_dynamic_smem(int bytes) {
+  static std::atomic<uint64_t> configured{0};
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || dev >= 64) return cudaErrorInvalidDevice;
+  if (!(configured.load(std::memory_order_relaxed) & (1ull << dev))) {
+    const cudaError_t e = cudaFuncSetAttribute(Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    if (e != cudaSuccess) return e;
+    configured.fetch_or(1ull << dev, std::memory_order_relaxed);
+  }
+  return cudaSuccess;
+}
+
+}  // namespace
+}  // namespace nvfp4_cutlass
+
+#include "gemm_sm90_wgmma.cuh"
+
+namespace nvfp4_cutlass {
+namespace {
+
 template <int ACT, int MT, int WARPS, int U, int STAGES>
-cudaError_t launch_one(const GemmParams& p, cudaStream_t stream) {
+cudaError_t launch_sync(const GemmParams& p, cudaStream_t stream) {
   const dim3 grid((p.n + 16 * WARPS - 1) / (16 * WARPS), (p.m + 8 * MT - 1) / (8 * MT), p.split_k);
   if (grid.y > 65535u || grid.z > 65535u) return cudaErrorInvalidConfiguration;
   if constexpr (STAGES >= 3) {  // cp.async ring: whole 128-wide chunks only
@@ -558,16 +582,8 @@ cudaError_t launch_one(const GemmParams& p, cudaStream_t stream) {
     // chunk for activations that fit L1 anyway).
     if constexpr (MT >= 4) {  // tile_m >= 32: the activation tile goes through shared memory
       constexpr int bytes = xsmem_bytes<ACT == kActNVFP4, MT, WARPS, STAGES>();
-      // More than 48 KiB of dynamic shared memory is opt-in, per function and device: once per device.
-      static std::atomic<uint64_t> configured{0};
-      int dev = 0;
-      if (cudaGetDevice(&dev) != cudaSuccess || dev >= 64) return cudaErrorInvalidDevice;
-      if (!(configured.load(std::memory_order_relaxed) & (1ull << dev))) {
-        const cudaError_t e = cudaFuncSetAttribute(gemm_xsmem_kernel<ACT, MT, WARPS, STAGES>,
-                                                   cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-        if (e != cudaSuccess) return e;
-        configured.fetch_or(1ull << dev, std::memory_order_relaxed);
-      }
+      const cudaError_t e = allow_dynamic_smem<gemm_xsmem_kernel<ACT, MT, WARPS, STAGES>>(bytes);
+      if (e != cudaSuccess) return e;
       gemm_xsmem_kernel<ACT, MT, WARPS, STAGES><<<grid, WARPS * 32, bytes, stream>>>(p);
     } else {
       gemm_cp_async_kernel<ACT, MT, WARPS, STAGES><<<grid, WARPS * 32, 0, stream>>>(p);
@@ -578,6 +594,16 @@ cudaError_t launch_one(const GemmParams& p, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
+template <int ACT, int MT, int WARPS, int U, int STAGES, int WGMMA>
+cudaError_t launch_one(const GemmParams& p, cudaStream_t stream) {
+  if constexpr (WGMMA) {  // tile_m is the wgmma N, warps come in warpgroups
+    static_assert(WARPS % 4 == 0 && U == 1, "wgmma configurations: whole warpgroups, unroll 1");
+    return launch_wgmma<ACT, 8 * MT, WARPS / 4, STAGES>(p, stream);
+  } else {
+    return launch_sync<ACT, MT, WARPS, U, STAGES>(p, stream);
+  }
+}
+
 }  // namespace
 
 // One translation unit per activation kind instantiates its kernels (gemm_sm90_{bf16,fp16,nvfp4}.cu), so the
@@ -586,24 +612,28 @@ cudaError_t launch_gemm_bf16(const GemmParams& p, GemmConfig cfg, cudaStream_t s
 cudaError_t launch_gemm_fp16(const GemmParams& p, GemmConfig cfg, cudaStream_t stream);
 cudaError_t launch_gemm_nvfp4(const GemmParams& p, GemmConfig cfg, cudaStream_t stream);
 
-// X-macro of compiled configurations (tile_m, warps, unroll, stages). stages 1: load `unroll` chunks, then
-// compute; 2: register double buffering; >= 3: the cp.async shared-memory ring of that depth (unroll 1).
+// X-macro of compiled configurations (tile_m, warps, unroll, stages, wgmma). mma.sync kernels (wgmma 0) - stages
+// 1: load `unroll` chunks, then compute; 2: register double buffering; >= 3: the cp.async shared-memory ring of
+// that depth (unroll 1). wgmma kernels (wgmma 1): tile_m is the wgmma N (64, 128, 256), warps 4 per warpgroup of
+// 64 weight rows, stages the depth of the ring (>= 3).
 // CI compiles the base list; the GPU machine builds with NVFP4_CUTLASS_ALL_TACTICS for the extra ones.
-#define NVFP4_BASE_CONFIGS(X)                                                                      \
-  X(8, 4, 2, 1) X(16, 4, 2, 1) X(32, 4, 1, 1) X(64, 4, 1, 1) X(8, 8, 1, 4) X(8, 4, 1, 8) X(16, 4, 1, 4) \
-  X(32, 4, 1, 4) X(64, 8, 1, 4)
+#define NVFP4_BASE_CONFIGS(X)                                                                             \
+  X(8, 4, 2, 1, 0) X(16, 4, 2, 1, 0) X(32, 4, 1, 1, 0) X(64, 4, 1, 1, 0) X(8, 8, 1, 4, 0) X(8, 4, 1, 8, 0) \
+  X(16, 4, 1, 4, 0) X(32, 4, 1, 4, 0) X(64, 8, 1, 4, 0) X(64, 4, 1, 4, 1) X(128, 8, 1, 4, 1) \
+  X(256, 8, 1, 3, 1)
 #ifdef NVFP4_CUTLASS_ALL_TACTICS
-#define NVFP4_EXTRA_CONFIGS(X)                                                                     \
-  X(8, 4, 2, 2) X(16, 4, 2, 2) X(8, 4, 1, 6) X(16, 4, 1, 6) X(16, 4, 1, 8) X(16, 8, 1, 4) X(8, 4, 1, 4) \
-  X(32, 4, 2, 1) X(32, 8, 1, 4) X(64, 4, 1, 4) X(64, 8, 1, 3) X(128, 8, 1, 3) X(128, 4, 1, 3)
+#define NVFP4_EXTRA_CONFIGS(X)                                                                            \
+  X(8, 4, 2, 2, 0) X(16, 4, 2, 2, 0) X(8, 4, 1, 6, 0) X(16, 4, 1, 6, 0) X(16, 4, 1, 8, 0) X(16, 8, 1, 4, 0) \
+  X(8, 4, 1, 4, 0) X(32, 4, 2, 1, 0) X(32, 8, 1, 4, 0) X(64, 4, 1, 4, 0) X(64, 8, 1, 3, 0) X(128, 8, 1, 3, 0) \
+  X(128, 4, 1, 3, 0) X(64, 8, 1, 4, 1) X(128, 4, 1, 4, 1)
 #else
 #define NVFP4_EXTRA_CONFIGS(X)
 #endif
 #define NVFP4_ALL_CONFIGS(X) NVFP4_BASE_CONFIGS(X) NVFP4_EXTRA_CONFIGS(X)
 
 // The body of launch_gemm_<act>: the compiled configuration that matches cfg, else cudaErrorInvalidValue.
-#define NVFP4_CONFIG_CASE(TM, W, U, S)                                            \
-  if (cfg.tile_m == TM && cfg.warps == W && cfg.unroll == U && cfg.stages == S) \
-    return launch_one<NVFP4_ACT, TM / 8, W, U, S>(p, stream);
+#define NVFP4_CONFIG_CASE(TM, W, U, S, WG)                                                             \
+  if (cfg.tile_m == TM && cfg.warps == W && cfg.unroll == U && cfg.stages == S && cfg.wgmma == WG) \
+    return launch_one<NVFP4_ACT, TM / 8, W, U, S, WG>(p, stream);
 
 }  // namespace nvfp4_cutlass

@@ -8,8 +8,8 @@ namespace nvfp4_cutlass {
 enum ActKind : int { kActBF16 = 0, kActFP16 = 1, kActNVFP4 = 2 };
 enum OutKind : int { kOutBF16 = 0, kOutFP16 = 1, kOutFP32 = 2 };
 
-// out[M, N] = cast(alpha * (deq(a) @ deq(b)^T) + bias), computed as D^T = W x X^T so the
-// weight b is the 16-row operand A of mma.m16n8k16 and M is the 8-wide operand.
+// out[M, N] = cast(alpha * (deq(a) @ deq(b)^T) + bias), computed as D^T = W x X^T so the weight b is operand
+// A (mma.m16n8k16's 16 rows, or wgmma's 64 from registers) and M the N-side operand.
 struct GemmParams {
   const uint8_t* b_data;   // [N, K/2] packed E2M1, even K in the low nibble
   const uint8_t* b_scale;  // E4M3 bits: linear [N, K/16] or the 128x4 swizzled buffer
@@ -28,10 +28,10 @@ struct GemmParams {
   int chunks_per_split;    // 128-wide K chunks per slice
 };
 
-// One compiled kernel configuration: tile_m = 8 * m8-tiles per warp, warps per CTA (tile_n = 16 * warps),
-// unroll = 128-wide K chunks whose loads are issued before any of them is computed,
-// stages = 2 when the next unroll chunks load while the current ones are computed (else 1).
-struct GemmConfig { int tile_m, warps, unroll, stages; };
+// One compiled kernel configuration: tile_m activation rows per CTA, warps per CTA (tile_n = 16 * warps),
+// unroll = 128-wide K chunks whose loads are issued before any of them is computed, stages (1, 2: registers;
+// >= 3: depth of the cp.async shared-memory ring), wgmma = 1 for the warpgroup-MMA kernel (else mma.sync).
+struct GemmConfig { int tile_m, warps, unroll, stages, wgmma; };
 
 // Configurations compiled into this build (count written to *n).
 const GemmConfig* gemm_configs(int* n);

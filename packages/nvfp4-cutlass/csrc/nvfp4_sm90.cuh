@@ -75,15 +75,19 @@ __device__ __forceinline__ uint32_t hmul2_f16(uint32_t a, uint32_t b) {
 }
 
 // One 32-bit word = 8 E2M1 codes -> 4 FP16 pairs; out[i] holds the values of byte i (low nibble in the low half).
-__device__ __forceinline__ void decode_word_f16(uint32_t w, uint32_t scale2, uint32_t out[4]) {
+// Bytes 0-1 take the block multiplier s01, bytes 2-3 s23 (the same block, or two when a word spans two blocks).
+__device__ __forceinline__ void decode_word_f16(uint32_t w, uint32_t s01, uint32_t s23, uint32_t out[4]) {
   const uint32_t lo = ((w << 2) & 0x1C1C1C1Cu) | ((w << 4) & 0x80808080u);  // low nibbles as E4M3
   const uint32_t hi = ((w >> 2) & 0x1C1C1C1Cu) | (w & 0x80808080u);         // high nibbles as E4M3
   const uint32_t p01 = __byte_perm(lo, hi, 0x5140);
   const uint32_t p23 = __byte_perm(lo, hi, 0x7362);
-  out[0] = hmul2_f16(cvt_e4m3x2_f16x2(p01), scale2);
-  out[1] = hmul2_f16(cvt_e4m3x2_f16x2(p01 >> 16), scale2);
-  out[2] = hmul2_f16(cvt_e4m3x2_f16x2(p23), scale2);
-  out[3] = hmul2_f16(cvt_e4m3x2_f16x2(p23 >> 16), scale2);
+  out[0] = hmul2_f16(cvt_e4m3x2_f16x2(p01), s01);
+  out[1] = hmul2_f16(cvt_e4m3x2_f16x2(p01 >> 16), s01);
+  out[2] = hmul2_f16(cvt_e4m3x2_f16x2(p23), s23);
+  out[3] = hmul2_f16(cvt_e4m3x2_f16x2(p23 >> 16), s23);
+}
+__device__ __forceinline__ void decode_word_f16(uint32_t w, uint32_t scale2, uint32_t out[4]) {
+  decode_word_f16(w, scale2, scale2, out);
 }
 
 // ---- E2M1 -> BF16: a nibble's sign goes to bit 15 and its exponent/mantissa bits to bits 8..6, which reads
@@ -100,7 +104,7 @@ __device__ __forceinline__ uint32_t hmul2_bf16(uint32_t a, uint32_t b) {
   return *reinterpret_cast<uint32_t*>(&r);
 }
 
-__device__ __forceinline__ void decode_word_bf16(uint32_t w, uint32_t scale2, uint32_t out[4]) {
+__device__ __forceinline__ void decode_word_bf16(uint32_t w, uint32_t s01, uint32_t s23, uint32_t out[4]) {
   const uint32_t w4 = w << 4;  // byte i of w4 carries byte i's low nibble in its top nibble
   const uint32_t two126 = 0x7E807E80u;
 #pragma unroll
@@ -108,7 +112,7 @@ __device__ __forceinline__ void decode_word_bf16(uint32_t w, uint32_t scale2, ui
     // bytes: [junk, low nibble on top, junk, high nibble on top]; junk never reaches the masked bits
     const uint32_t t = __byte_perm(w4, w, (uint32_t)(i | (i << 4) | (i << 8) | ((4 + i) << 12)));
     const uint32_t raw = (t & 0x80008000u) | ((t >> 6) & 0x01C001C0u);
-    out[i] = hmul2_bf16(hmul2_bf16(raw, two126), scale2);
+    out[i] = hmul2_bf16(hmul2_bf16(raw, two126), i < 2 ? s01 : s23);
   }
 }
 
@@ -118,8 +122,13 @@ __device__ __forceinline__ uint32_t block_scale(uint8_t bits) {
 }
 
 template <bool BF16>
+__device__ __forceinline__ void decode_word2(uint32_t w, uint32_t s01, uint32_t s23, uint32_t out[4]) {
+  if constexpr (BF16) decode_word_bf16(w, s01, s23, out); else decode_word_f16(w, s01, s23, out);
+}
+
+template <bool BF16>
 __device__ __forceinline__ void decode_word(uint32_t w, uint32_t scale2, uint32_t out[4]) {
-  if constexpr (BF16) decode_word_bf16(w, scale2, out); else decode_word_f16(w, scale2, out);
+  decode_word2<BF16>(w, scale2, scale2, out);
 }
 
 }  // namespace nvfp4_cutlass

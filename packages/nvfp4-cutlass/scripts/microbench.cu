@@ -6,7 +6,7 @@
 //   nvcc -arch=sm_90a -O3 -std=c++17 --expt-relaxed-constexpr -I<cutlass include> -Icsrc -DNVFP4_CUTLASS_ALL_TACTICS \
 //        scripts/microbench.cu csrc/gemm_sm90*.cu csrc/quantize_sm90.cu -o microbench
 //   ./microbench                       # the sweep
-//   ./microbench N K M tile_m warps unroll stages split   # one case (for ncu)
+//   ./microbench N K M tile_m warps unroll stages wgmma split   # one case (for ncu)
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -173,8 +173,9 @@ float host_bf16(uint16_t h) {
 int check_all(const GemmConfig* cfgs, int ncfg) {
   const float e2m1[8] = {0.f, .5f, 1.f, 1.5f, 2.f, 3.f, 4.f, 6.f};
   int bad = 0;
-  for (int m : {1, 5, 16, 40, 100}) {
-    Problem pr(200, 512, m);  // N not a multiple of the tile
+  for (int m : {1, 5, 16, 40, 100, 130})
+  for (int k : {512, 640}) {  // 4 and 5 chunks (the wgmma kernel pairs chunks)
+    Problem pr(200, k, m);  // N not a multiple of the tile
     std::vector<uint8_t> w((size_t)pr.n * pr.k / 2), sc((size_t)pr.n * pr.k / 16);
     std::vector<uint16_t> x((size_t)m * pr.k);
     CK(cudaMemcpy(w.data(), pr.w, w.size(), cudaMemcpyDeviceToHost));
@@ -208,8 +209,9 @@ int check_all(const GemmConfig* cfgs, int ncfg) {
         }
         if (!(worst <= 1.0)) {
           ++bad;
-          std::printf("MISMATCH m=%d tm%d_w%d_u%d_s%d split=%d: worst error %.3g x 1e-4 of sum|terms|\n", m,
-                      cfgs[c].tile_m, cfgs[c].warps, cfgs[c].unroll, cfgs[c].stages, split, worst);
+          std::printf("MISMATCH m=%d k=%d tm%d_w%d_u%d_s%d%s split=%d: worst error %.3g x 1e-4 of sum|terms|\n", m,
+                      k, cfgs[c].tile_m, cfgs[c].warps, cfgs[c].unroll, cfgs[c].stages, cfgs[c].wgmma ? "_wgmma" : "",
+                      split, worst);
         }
       }
   }
@@ -233,19 +235,21 @@ int main(int argc, char** argv) {
   int ncfg = 0;
   const GemmConfig* cfgs = gemm_configs(&ncfg);
   if (check_all(cfgs, ncfg)) return 1;
-  if (argc == 9) {  // one case, a few launches (ncu)
+  if (argc == 10) {  // one case, a few launches (ncu)
     Problem pr(atoi(argv[1]), atoi(argv[2]), atoi(argv[3]));
-    GemmConfig c{atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), atoi(argv[7])};
-    std::printf("%.1f us\n", time_gemm(tm, pr, c, atoi(argv[8])));
+    GemmConfig c{atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), atoi(argv[7]), atoi(argv[8])};
+    std::printf("%.1f us\n", time_gemm(tm, pr, c, atoi(argv[9])));
     return 0;
   }
   const bool read_only = argc == 2 && std::strcmp(argv[1], "read") == 0;  // memory-pattern probes only
+  const bool gemm_only = argc == 2 && std::strcmp(argv[1], "gemm") == 0;  // GEMMs only, M 16..1024
   const int shapes[][2] = {{8192, 8192}, {57344, 8192}, {8192, 28672}, {6144, 4096}};
-  const int ms[] = {1, 8, 16, 32, 64, 128, 256};
+  const std::vector<int> ms = gemm_only ? std::vector<int>{16, 64, 128, 256, 1024}
+                                        : std::vector<int>{1, 8, 16, 32, 64, 128, 256};
   const int splits[] = {1, 2, 3, 4, 6, 8, 12, 16};
   std::printf("shape,M,config,split,us,weight_TBps\n");
   for (auto& s : shapes) {
-    {
+    if (!gemm_only) {
       Problem pr(s[0], s[1], 1);
       const size_t n16 = (size_t)pr.n * pr.k / 2 / 16;
       for (int blocks : {132 * 4, 132 * 8, 132 * 16}) {
@@ -277,14 +281,17 @@ int main(int argc, char** argv) {
       Problem pr(s[0], s[1], m);
       for (int i = 0; i < ncfg; ++i) {
         const int tile = cfgs[i].tile_m;  // the tiles the Python heuristic would offer for this M
-        if (m <= 32 ? tile != std::max(8, m) : (tile < 32 || tile > 2 * m || 4 * tile < m)) continue;
+        if (cfgs[i].wgmma ? m < 16 : m <= 32 ? tile != std::max(8, m) : (tile < 32 || tile > 2 * m || 4 * tile < m))
+          continue;
         float best = 1e30f; int best_split = 0;
         for (int sp : splits) {
+          if (m >= 1024 && sp > 2) break;  // compute-bound: the grid already fills the GPU
           const float us = time_gemm(tm, pr, cfgs[i], sp);
           if (us > 0 && us < best) { best = us; best_split = sp; }
         }
-        std::printf("%dx%d,%d,tm%d_w%d_u%d_s%d,%d,%.2f,%.3f\n", s[0], s[1], m, cfgs[i].tile_m, cfgs[i].warps,
-                    cfgs[i].unroll, cfgs[i].stages, best_split, best, pr.weight_bytes() / best / 1e6);
+        std::printf("%dx%d,%d,tm%d_w%d_u%d_s%d%s,%d,%.2f,%.3f\n", s[0], s[1], m, cfgs[i].tile_m, cfgs[i].warps,
+                    cfgs[i].unroll, cfgs[i].stages, cfgs[i].wgmma ? "_wgmma" : "", best_split, best,
+                    pr.weight_bytes() / best / 1e6);
       }
     }
   }

@@ -84,13 +84,32 @@ def test_heuristic_small_m_fills_the_gpu():
     assert t.tile_m == 16 and t.split_k == 1
 
 
-def test_medium_m_prefers_the_staged_activation_tiles():
-    # tile_m >= 32 with a cp.async ring: the activation tile goes through shared memory (H100: 8192x8192 M=64
-    # 94 -> 64 us); the heuristic offers those first, and the wider tiles past M = 64.
+def test_medium_and_large_m_prefer_the_wgmma_kernel():
+    # H100, 8192x8192: M=64 64 -> 56 us, M=256 143 -> 93 us, M=1024 560 -> 266 us against the mma.sync tiles
     t = valid_tactics(problem(64, 8192, 8192), BASE_CONFIGS)[0]
-    assert t.tile_m == 64 and t.stages >= 3
-    assert {t.tile_m for t in valid_tactics(problem(200, 8192, 8192), BASE_CONFIGS)} <= {64, 128}
-    assert valid_tactics(problem(200, 8192, 8192), BASE_CONFIGS)[0].stages >= 3
+    assert t.wgmma and t.tile_m == 64 and t.stages >= 3
+    assert {t.tile_m for t in valid_tactics(problem(200, 8192, 8192), BASE_CONFIGS)} <= {64, 128, 256}
+    assert valid_tactics(problem(200, 8192, 8192), BASE_CONFIGS)[0].wgmma
+    big = valid_tactics(problem(4096, 8192, 8192), BASE_CONFIGS)[0]
+    assert big.wgmma and big.tile_m == 256 and big.split_k == 1
+    # decode sizes stay on mma.sync: a 64-wide wgmma tile would waste most of its MMAs
+    assert not any(t.wgmma for t in valid_tactics(problem(16, 8192, 8192), BASE_CONFIGS))
+
+
+def test_base_configurations_are_compiled():
+    from nvfp4_cutlass.native import compiled_configs
+
+    compiled = compiled_configs()
+    if compiled is None:
+        pytest.skip("the native module is not importable here")
+    assert BASE_CONFIGS <= compiled, f"tactics.BASE_CONFIGS lists what csrc/gemm_sm90.cuh does not build: {BASE_CONFIGS - compiled}"
+
+
+def test_wgmma_rules():
+    assert "split_k=1" in is_valid(problem(512, 256, 1024), CutlassTactic(256, 128, 2, 1, 3, True), BASE_CONFIGS)
+    assert is_valid(problem(512, 256, 1024), CutlassTactic(128, 128, 2, 1, 4, True), BASE_CONFIGS) is None
+    assert "K % 128" in is_valid(problem(512, 256, 1040), CutlassTactic(128, 128, 1, 1, 4, True), BASE_CONFIGS)
+    assert all(not t.wgmma for t in valid_tactics(problem(512, 256, 1040), BASE_CONFIGS))
 
 
 def test_cp_async_stages_need_whole_chunks():

@@ -7,6 +7,8 @@ import nvfp4
 from nvfp4.problem import GemmProblem
 from nvfp4.testing.numerics import assert_close_to_reference, make_problem_inputs
 from nvfp4_cutlass import CutlassBackend, CutlassTactic
+from nvfp4_cutlass.native import compiled_configs
+from nvfp4_cutlass.tactics import is_valid
 
 be = CutlassBackend()
 pytestmark = pytest.mark.skipif(not be.availability().ok, reason=f"cutlass unavailable: {be.availability().reason}")
@@ -31,6 +33,25 @@ def test_split_k_odd_shapes(a_format, layout, m):
         p = GemmProblem(m, n, k, a_format, torch.float32, True, layout, torch.device("cuda"))
         for tactic in be.tactics(p):
             _run(m, n, k, a_format, layout, torch.float32, tactic)
+
+
+_WGMMA = sorted(c for c in (compiled_configs() or ()) if c[4])
+
+
+@pytest.mark.parametrize("a_format", ["bf16", "fp16", "nvfp4"])
+@pytest.mark.parametrize("out_dtype", [torch.bfloat16, torch.float16, torch.float32])
+def test_wgmma_configurations(a_format, out_dtype):
+    # every compiled wgmma configuration: partial tiles in M and N, odd and even chunk counts, both scale
+    # layouts, split-K where the tile allows it
+    assert _WGMMA, "the build has wgmma configurations"
+    for tm, warps, unroll, stages, _ in _WGMMA:
+        for m, n, k in ((1, 64, 128), (tm + 3, 200, 640), (2 * tm - 5, 16 * warps + 16, 1152)):
+            for split in (1, 3):
+                t = CutlassTactic(tm, 16 * warps, split, unroll, stages, True)
+                layout = "swizzled" if m % 2 else "linear"
+                if is_valid(GemmProblem(m, n, k, a_format, out_dtype, True, layout, torch.device("cuda")), t):
+                    continue
+                _run(m, n, k, a_format, layout, out_dtype, t)
 
 
 def test_counters_reset_between_launches():

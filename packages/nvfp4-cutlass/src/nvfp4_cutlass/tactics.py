@@ -1,11 +1,16 @@
-"""How the sm_90a GEMM kernel can run a problem: the tactic dataclass and the one validity function.
+"""How the sm_90a GEMM kernels can run a problem: the tactic dataclass and the one validity function.
 
-The kernel computes ``D^T = W x X^T``: each warp owns 16 weight rows, each CTA ``tile_n = 16 * warps`` of
+The kernels compute ``D^T = W x X^T``: each warp owns 16 weight rows, each CTA ``tile_n = 16 * warps`` of
 them and ``tile_m`` activation rows; ``split_k`` CTAs share a tile's K range (the last reduces the FP32
 partials); ``unroll`` 128-wide K chunks have their loads in flight before the first is decoded; with
 ``stages = 2`` the next ``unroll`` chunks load while the current ones are decoded and multiplied, and with
 ``stages >= 3`` the weights stream through a per-warp cp.async ring of that many shared-memory stages
 (K must then be a multiple of 128).
+
+``wgmma = False`` runs ``mma.sync`` (m16n8k16) kernels, built for decode-sized M. ``wgmma = True`` runs the
+warpgroup kernel (csrc/gemm_sm90_wgmma.cuh): each 4 warps issue ``wgmma.m64n{tile_m}k16`` with the decoded
+weight as the register operand and the activation tile read by the tensor cores from shared memory; it needs
+the cp.async ring (stages >= 3), warps in whole warpgroups, and split_k = 1 for tile_m = 256.
 """
 
 from __future__ import annotations
@@ -21,25 +26,29 @@ K_CHUNK = 128
 SM_COUNT = 132
 #: Resident warps per SM the split-K heuristic aims for: 16 for the lean tile_m=8 kernels, 8 for wider tiles
 #: (their registers allow fewer); measured best on the H100 (scripts/bench.py sweeps the neighbours).
-TARGET_WARPS_PER_SM = {8: 16, 16: 8, 32: 8, 64: 8, 128: 8}
-#: Configurations every build compiles (tile_m, warps, unroll, stages); CI builds only these.
-BASE_CONFIGS = frozenset({(8, 4, 2, 1), (16, 4, 2, 1), (32, 4, 1, 1), (64, 4, 1, 1),
-                          (8, 8, 1, 4), (8, 4, 1, 8), (16, 4, 1, 4), (32, 4, 1, 4), (64, 8, 1, 4)})
+TARGET_WARPS_PER_SM = {8: 16, 16: 8, 32: 8, 64: 8, 128: 8, 256: 8}
+#: Configurations every build compiles (tile_m, warps, unroll, stages, wgmma); CI builds only these.
+BASE_CONFIGS = frozenset({(8, 4, 2, 1, 0), (16, 4, 2, 1, 0), (32, 4, 1, 1, 0), (64, 4, 1, 1, 0),
+                          (8, 8, 1, 4, 0), (8, 4, 1, 8, 0), (16, 4, 1, 4, 0), (32, 4, 1, 4, 0), (64, 8, 1, 4, 0),
+                          (64, 4, 1, 4, 1), (128, 8, 1, 4, 1), (256, 8, 1, 3, 1)})
 #: From this many stages on, the weights stream through a cp.async shared-memory ring (whole 128-wide chunks).
 CP_ASYNC_STAGES = 3
-TILE_MS = (8, 16, 32, 64, 128)
+TILE_MS = (8, 16, 32, 64, 128, 256)
 MAX_SPLIT_K = 64
 #: Heuristic order per M bucket (first compiled and valid one wins), from the H100 sweeps of 2026-11-25
-#: (scripts/microbench.cu). From tile_m = 32 on, the cp.async configurations stage the activation tile in
-#: shared memory (W4A4: decoded there once per CTA), which is what makes M 32-256 usable at all.
+#: (scripts/microbench.cu). Up to M = 32 the mma.sync kernels win (tile_m >= 32 stage the activation tile in
+#: shared memory); from M = 64 on the wgmma kernel does (8192x8192: M=64 64 -> 56 us, M=256 143 -> 93 us,
+#: M=1024 560 -> 266 us).
 PREFERRED = {
-    8: ((8, 8, 1, 4), (8, 4, 1, 4), (8, 4, 1, 8), (8, 4, 2, 1)),
-    16: ((16, 4, 1, 4), (16, 4, 1, 6), (16, 4, 2, 1)),
-    32: ((32, 8, 1, 4), (32, 4, 1, 4), (32, 4, 1, 1)),
-    64: ((64, 4, 1, 4), (64, 8, 1, 3), (64, 8, 1, 4), (32, 4, 1, 4)),
-    256: ((64, 8, 1, 3), (128, 8, 1, 3), (64, 8, 1, 4), (32, 4, 1, 4)),
-    None: ((128, 8, 1, 3), (64, 8, 1, 4), (64, 4, 1, 1), (32, 4, 1, 4)),
+    8: ((8, 8, 1, 4, 0), (8, 4, 1, 4, 0), (8, 4, 1, 8, 0), (8, 4, 2, 1, 0)),
+    16: ((16, 4, 1, 4, 0), (16, 4, 1, 6, 0), (16, 4, 2, 1, 0)),
+    32: ((32, 8, 1, 4, 0), (32, 4, 1, 4, 0), (32, 4, 1, 1, 0)),
+    64: ((64, 4, 1, 4, 1), (64, 8, 1, 4, 1), (64, 4, 1, 4, 0), (64, 8, 1, 3, 0)),
+    256: ((128, 8, 1, 4, 1), (128, 4, 1, 4, 1), (256, 8, 1, 3, 1), (64, 8, 1, 4, 1), (64, 8, 1, 3, 0)),
+    None: ((256, 8, 1, 3, 1), (128, 8, 1, 4, 1), (128, 8, 1, 3, 0), (64, 8, 1, 4, 0)),
 }
+#: tile_m values of the wgmma kernel (its instruction's N).
+WGMMA_TILE_MS = (64, 128, 256)
 
 
 @dataclass(frozen=True)
@@ -49,14 +58,15 @@ class CutlassTactic:
     split_k: int  # CTAs along K per output tile
     unroll: int  # 128-wide K chunks loaded before decoding
     stages: int = 1  # 2: register double buffering; >= 3: depth of the cp.async shared-memory ring
+    wgmma: bool = False  # the warpgroup-MMA kernel (tile_n = 64 per warpgroup) instead of mma.sync
 
     @property
     def warps(self) -> int:
         return self.tile_n // 16
 
     @property
-    def config(self) -> tuple[int, int, int, int]:
-        return (self.tile_m, self.warps, self.unroll, self.stages)
+    def config(self) -> tuple[int, int, int, int, int]:
+        return (self.tile_m, self.warps, self.unroll, self.stages, int(self.wgmma))
 
 
 def k_chunks(k: int) -> int:
@@ -90,14 +100,14 @@ def allowed_tile_ms(m: int) -> tuple[int, ...]:
         return (32,)
     if m <= 64:
         return (32, 64)
-    return (64, 128)
+    return (64, 128, 256)
 
 
 def valid_tactics(problem: GemmProblem, compiled: frozenset | None = None) -> list[CutlassTactic]:
     """Every tactic the built kernels can run ``problem`` with; the first is the heuristic pick.
 
-    ``compiled``: the ``(tile_m, warps, unroll, stages)`` configurations of the build (default: the native
-    module's, or the base set every build has when the module is not importable).
+    ``compiled``: the ``(tile_m, warps, unroll, stages, wgmma)`` configurations of the build (default: the
+    native module's, or the base set every build has when the module is not importable).
     """
     if compiled is None:
         from .native import compiled_configs
@@ -106,20 +116,17 @@ def valid_tactics(problem: GemmProblem, compiled: frozenset | None = None) -> li
     m = problem.m
     out: list[CutlassTactic] = []
 
-    def add(cfg: tuple[int, int, int, int], split: int) -> None:
-        tm, warps, unroll, stages = cfg
-        if cfg not in compiled or math.ceil(m / tm) > 65535:
-            return
-        if stages >= CP_ASYNC_STAGES and problem.k % K_CHUNK:
-            return
-        t = CutlassTactic(tm, 16 * warps, _normalized_split(problem.k, split), unroll, stages)
-        if t not in out:
+    def add(cfg: tuple[int, int, int, int, int], split: int) -> None:
+        tm, warps, unroll, stages, wgmma = cfg
+        t = CutlassTactic(tm, 16 * warps, _normalized_split(problem.k, split), unroll, stages, bool(wgmma))
+        if t not in out and is_valid(problem, t, compiled) is None:
             out.append(t)
 
     bucket = next((b for b in (8, 16, 32, 64, 256) if m <= b), None)
     tiles = allowed_tile_ms(m)
     preferred = [c for c in PREFERRED[bucket] if c[0] in tiles]
-    others = sorted((c for c in compiled if c[0] in tiles and c not in preferred), key=lambda c: (c[0], c[1], -c[3]))
+    others = sorted((c for c in compiled if c[0] in tiles and c not in preferred),
+                    key=lambda c: (c[0], c[4], c[1], -c[3]))
     for cfg in preferred + others:
         h = heuristic_split(problem, cfg[0], 16 * cfg[1])
         add(cfg, h)
@@ -143,6 +150,8 @@ def is_valid(problem: GemmProblem, tactic: object, compiled: frozenset | None = 
         return f"{tactic} is not compiled into this build (compiled: {sorted(compiled)})"
     if tactic.stages >= CP_ASYNC_STAGES and problem.k % K_CHUNK:
         return f"stages={tactic.stages} (cp.async ring) needs K % {K_CHUNK} == 0, got K={problem.k}"
+    if tactic.wgmma and tactic.tile_m == 256 and tactic.split_k > 1:
+        return "the wgmma kernel with tile_m=256 runs split_k=1 only (its split-K epilogue would spill)"
     if tactic.split_k < 1 or tactic.split_k != _normalized_split(problem.k, tactic.split_k):
         return f"split_k={tactic.split_k} does not divide K={problem.k} into non-empty 128-wide slices"
     if math.ceil(problem.m / tactic.tile_m) > 65535:
