@@ -136,16 +136,20 @@ __global__ void __launch_bounds__(WG * 128, 1) gemm_wgmma_kernel(const GemmParam
       wsrc.issue(wring[st * WARPS + warp], c, lane);
       if constexpr (A_FP4) {  // per row: 4 pieces of 16 data bytes, then its 8 scales as two 4-byte groups
         uint8_t* xst = xraw + st * TN * 72;
-        const uint8_t* xbase = static_cast<const uint8_t*>(p.a);
-        for (int piece = threadIdx.x; piece < TN * 6; piece += THREADS) {  // rows past M are zero-filled
-          const int r = piece / 6, j = piece % 6, m = m_base + r, mc = min(m, p.m - 1);
-          if (j < 4) {
-            cp_async16_cg(xst + r * 64 + 16 * j, xbase + (int64_t)mc * (p.k >> 1) + c * 64 + 16 * j, m < p.m);
-          } else {
-            const int kb = c * 8 + 4 * (j - 4);
-            cp_async4(xst + TN * 64 + r * 8 + 4 * (j - 4), p.a_scale + scale_offset(mc, kb, kb_total, nkt, swz),
+        const uint8_t* xbase = static_cast<const uint8_t*>(p.a) + c * 64 + 16 * (threadIdx.x & 3);
+        constexpr int DSTEP = THREADS / 4, SPASS = (2 * TN + THREADS - 1) / THREADS;
+#pragma unroll
+        for (int i = 0; i < TN / DSTEP; ++i) {  // rows past M are zero-filled
+          const int r = (threadIdx.x >> 2) + i * DSTEP, m = m_base + r;
+          cp_async16_cg(xst + r * 64 + 16 * (threadIdx.x & 3), xbase + (int64_t)min(m, p.m - 1) * (p.k >> 1),
+                        m < p.m);
+        }
+#pragma unroll
+        for (int i = 0; i < SPASS; ++i) {
+          const int e = threadIdx.x + i * THREADS, r = e >> 1, m = m_base + r, kb = c * 8 + 4 * (e & 1);
+          if (e < 2 * TN)
+            cp_async4(xst + TN * 64 + 4 * e, p.a_scale + scale_offset(min(m, p.m - 1), kb, kb_total, nkt, swz),
                       m < p.m);
-          }
         }
       } else {
         uint8_t* xst = xs + st * XTILE + xdst0;
@@ -182,12 +186,13 @@ __global__ void __launch_bounds__(WG * 128, 1) gemm_wgmma_kernel(const GemmParam
       const int b = (c - c_begin) & 1;
       const uint8_t* xst = xraw + st * TN * 72;
       uint8_t* dst = xs + b * XTILE;
-      for (int piece = threadIdx.x; piece < TN * 16; piece += THREADS) {
-        const int r = piece >> 4, j = piece & 15;  // word j of row r: K 8j..8j+7, block j / 2
+#pragma unroll
+      for (int i = 0; i < NPIECE; ++i) {  // word xj of row r: K 8xj..8xj+7 (piece xj), block xj / 2
+        const int r = xr0 + i * RSTEP;
         uint32_t v[4];
-        decode_word_f16(*reinterpret_cast<const uint32_t*>(xst + r * 64 + 4 * j),
-                        f16_block_scale(xst[TN * 64 + r * 8 + (j >> 1)]), v);
-        *reinterpret_cast<uint4*>(dst + sw128_piece<TN>(r, j)) = make_uint4(v[0], v[1], v[2], v[3]);
+        decode_word_f16(*reinterpret_cast<const uint32_t*>(xst + r * 64 + 4 * xj),
+                        f16_block_scale(xst[TN * 64 + r * 8 + (xj >> 1)]), v);
+        *reinterpret_cast<uint4*>(dst + xdst0 + i * RSTEP * 128) = make_uint4(v[0], v[1], v[2], v[3]);
       }
       fence_proxy_async_shared();
       __syncthreads();
