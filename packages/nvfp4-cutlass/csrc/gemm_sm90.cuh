@@ -1,4 +1,5 @@
 // sm_90a NVFP4 GEMM kernels (included by one translation unit per activation kind) for decode-sized M: D^T = W x X^T on mma.sync m16n8k16 (CuTe's SM80 MMA atoms).
+// The wgmma kernel for M >= 64 is in gemm_sm90_wgmma.cuh (included below; it shares the weight ring and epilogue).
 //
 // Hopper has no FP4 MMA, so each warp streams 16 weight rows with 16-byte loads, decodes E2M1 x E4M3 into
 // exact BF16/FP16 products in registers (the weight is the 16-row operand A) and multiplies them with 8*MT
@@ -151,6 +152,16 @@ __device__ __forceinline__ void b_from_16bit(const uint4 v, uint32_t (&b)[4]) {
   b[0] = v.x; b[1] = v.y; b[2] = v.z; b[3] = v.w;
 }
 
+// Where a thread works: its MMA fragment coordinates (g, t), its warp's 16 weight rows (from n_base), the CTA's
+// tile_m activation rows (from m_base) and its split-K slice [c_begin, c_end) of 128-wide K chunks.
+struct CtaTile {
+  int lane, warp, g, t, n_base, m_base, c_begin, c_end;
+  __device__ __forceinline__ CtaTile(const GemmParams& p, int warps, int tile_m)
+      : lane(threadIdx.x & 31), warp(threadIdx.x >> 5), g(lane >> 2), t(lane & 3),
+        n_base(blockIdx.x * (16 * warps) + warp * 16), m_base(blockIdx.y * tile_m),
+        c_begin(blockIdx.z * p.chunks_per_split), c_end(min(c_begin + p.chunks_per_split, (p.k + 127) >> 7)) {}
+};
+
 // ACT: kActBF16 / kActFP16 (weight-only, MMA in that type) or kActNVFP4 (W4A4, both decoded to FP16).
 // MT: 8-row activation tiles per warp. WARPS: 16-row weight tiles per CTA (sharing X through L1).
 // U: K chunks whose loads are all issued before the first is decoded (bytes in flight per warp).
@@ -159,16 +170,11 @@ template <int ACT, int MT, int WARPS, int U, int STAGES>
 __global__ void __launch_bounds__(WARPS * 32) gemm_small_m_kernel(const GemmParams p) {
   constexpr bool BF16 = ACT == kActBF16;
   constexpr bool A_FP4 = ACT == kActNVFP4;
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int g = lane >> 2, t = lane & 3;  // MMA fragment coordinates
-  const int n_base = blockIdx.x * (16 * WARPS) + warp * 16;
-  const int m_base = blockIdx.y * (8 * MT);
+  const CtaTile ct(p, WARPS, 8 * MT);
+  const int g = ct.g, t = ct.t, n_base = ct.n_base, m_base = ct.m_base, c_begin = ct.c_begin, c_end = ct.c_end;
   const int kb_total = p.k >> 4, nkt = (kb_total + 3) >> 2;
   const bool swz = p.swizzled != 0;
   const bool vec16 = (p.k & 31) == 0;
-  const int nchunks = (p.k + 127) >> 7;
-  const int c_begin = blockIdx.z * p.chunks_per_split;
-  const int c_end = min(c_begin + p.chunks_per_split, nchunks);
 
   int wrow[2] = {n_base + g, n_base + g + 8};
   const uint8_t* wptr[2];
@@ -370,15 +376,11 @@ __global__ void __launch_bounds__(WARPS * 32, min_blocks<MT, WARPS>()) gemm_cp_a
   constexpr bool BF16 = ACT == kActBF16;
   constexpr bool A_FP4 = ACT == kActNVFP4;
   __shared__ WarpStage ring[WARPS][S];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int g = lane >> 2, t = lane & 3;
-  const int n_base = blockIdx.x * (16 * WARPS) + warp * 16;
-  const int m_base = blockIdx.y * (8 * MT);
+  const CtaTile ct(p, WARPS, 8 * MT);
+  const int lane = ct.lane, warp = ct.warp, g = ct.g, t = ct.t, n_base = ct.n_base, m_base = ct.m_base;
+  const int c_begin = ct.c_begin, c_end = ct.c_end;
   const int kb_total = p.k >> 4, nkt = (kb_total + 3) >> 2;
   const bool swz = p.swizzled != 0;
-  const int nchunks = p.k >> 7;
-  const int c_begin = blockIdx.z * p.chunks_per_split;
-  const int c_end = min(c_begin + p.chunks_per_split, nchunks);
   WarpStage* my = ring[warp];
   const WeightSource wsrc(p, n_base, lane);
   auto issue = [&](int c, int st) {
@@ -474,13 +476,9 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_xsmem_kernel(const GemmParams
   uint8_t* xs = smem;  // [S] stages of [TM rows][256 bytes]; W4A4: of [TM rows][64 data bytes] + [TM rows][8 scales]
   WarpStage* wring = reinterpret_cast<WarpStage*>(smem + S * XSTAGE);      // [S][WARPS]
   uint8_t* xdec = smem + S * XSTAGE + S * WARPS * 1152;                     // W4A4: [TM rows][256 bytes] FP16
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int g = lane >> 2, t = lane & 3;
-  const int n_base = blockIdx.x * (16 * WARPS) + warp * 16;
-  const int m_base = blockIdx.y * TM;
-  const int nchunks = p.k >> 7;
-  const int c_begin = blockIdx.z * p.chunks_per_split;
-  const int c_end = min(c_begin + p.chunks_per_split, nchunks);
+  const CtaTile ct(p, WARPS, TM);
+  const int lane = ct.lane, warp = ct.warp, g = ct.g, t = ct.t, n_base = ct.n_base, m_base = ct.m_base;
+  const int c_begin = ct.c_begin, c_end = ct.c_end;
   const WeightSource wsrc(p, n_base, lane);
   const uint16_t* xbase = static_cast<const uint16_t*>(p.a);
   const uint8_t* xbase4 = static_cast<const uint8_t*>(p.a);

@@ -113,13 +113,9 @@ __global__ void __launch_bounds__(WG * 128, 1) gemm_wgmma_kernel(const GemmParam
   uint8_t* xraw = smem + (A_FP4 ? 2 : S) * XTILE;                      // W4A4: [S][TN rows][64 data + 8 scales]
   WarpStage* wring = reinterpret_cast<WarpStage*>(xraw + (A_FP4 ? S * TN * 72 : 0));  // [S][WARPS]
   const uint32_t xs_addr = (uint32_t)__cvta_generic_to_shared(xs);
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int g = lane >> 2, t = lane & 3;
-  const int n_base = blockIdx.x * (16 * WARPS) + warp * 16;
-  const int m_base = blockIdx.y * TN;
-  const int nchunks = p.k >> 7;
-  const int c_begin = blockIdx.z * p.chunks_per_split;
-  const int c_end = min(c_begin + p.chunks_per_split, nchunks);
+  const CtaTile ct(p, WARPS, TN);
+  const int lane = ct.lane, warp = ct.warp, g = ct.g, t = ct.t, n_base = ct.n_base, m_base = ct.m_base;
+  const int c_begin = ct.c_begin, c_end = ct.c_end;
   const WeightSource wsrc(p, n_base, lane);
   const int kb_total = p.k >> 4, nkt = (kb_total + 3) >> 2;
   const bool swz = p.swizzled != 0;

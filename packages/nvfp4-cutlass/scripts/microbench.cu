@@ -5,7 +5,9 @@
 //
 //   nvcc -arch=sm_90a -O3 -std=c++17 --expt-relaxed-constexpr -I<cutlass include> -Icsrc -DNVFP4_CUTLASS_ALL_TACTICS \
 //        scripts/microbench.cu csrc/gemm_sm90*.cu csrc/quantize_sm90.cu -o microbench
-//   ./microbench                       # the sweep
+//   ./microbench                       # the sweep (M 1..256, memory probes, quantize)
+//   ./microbench gemm                  # GEMMs only, M 16..1024 (the wgmma range)
+//   ./microbench read                  # memory-pattern probes only
 //   ./microbench N K M tile_m warps unroll stages wgmma split   # one case (for ncu)
 #include <algorithm>
 #include <cmath>

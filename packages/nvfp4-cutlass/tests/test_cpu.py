@@ -131,3 +131,9 @@ def test_tactic_is_frozen_and_hashable():
         t.tile_m = 16
     assert hash(t) == hash(CutlassTactic(8, 64, 4, 1, 8))
     assert t.warps == 4
+
+
+def test_heuristic_priority_follows_the_measured_buckets():
+    be = CutlassBackend()
+    assert be.heuristic_priority(problem(256, 8192, 8192)) == be.priority
+    assert be.heuristic_priority(problem(1024, 8192, 8192)) == 0

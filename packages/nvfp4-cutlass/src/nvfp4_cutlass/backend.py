@@ -26,9 +26,9 @@ class CutlassBackend(Backend):
     priority = 50
 
     def heuristic_priority(self, problem: GemmProblem) -> int:
-        # Only the decode kernels win without measuring (H100, benchmarks/results/): first for M <= 8,
-        # last above 16, where the mma.sync tiles fall far behind the wgmma backends.
-        return self.priority if problem.m <= 8 else 0
+        # Without measurements (H100, benchmarks/results/): first up to M = 256, where the mma.sync decode
+        # kernels and the wgmma kernel win most points; last above, where cuBLASLt's BF16 GEMM does.
+        return self.priority if problem.m <= 256 else 0
 
     def availability(self) -> Availability:
         return device.availability()
