@@ -8,6 +8,7 @@
 //   ./microbench                       # the sweep (M 1..256, memory probes, quantize)
 //   ./microbench gemm                  # GEMMs only, M 16..1024 (the wgmma range)
 //   ./microbench read                  # memory-pattern probes only
+//   ./microbench quantize              # the quantize kernel (bf16/fp16, both scale layouts) against a copy
 //   ./microbench N K M tile_m warps unroll stages wgmma split   # one case (for ncu)
 #include <algorithm>
 #include <cmath>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 
 #include "kernels.h"
 
@@ -41,13 +43,15 @@ __global__ void fill_bytes(uint8_t* p, size_t n, uint32_t seed, uint8_t lo, uint
   }
 }
 
-__global__ void fill_bf16(__nv_bfloat16* p, size_t n, uint32_t seed) {
+template <typename T>
+__global__ void fill_uniform(T* p, size_t n, uint32_t seed) {  // values in [-1, 1]
   for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
     uint32_t h = (uint32_t)i * 2654435761u ^ seed;
     h ^= h >> 15; h *= 2246822519u; h ^= h >> 13;
-    p[i] = __float2bfloat16((float)(h % 2001) / 1000.f - 1.f);
+    p[i] = T((float)(h % 2001) / 1000.f - 1.f);
   }
 }
+void fill_bf16(__nv_bfloat16* p, size_t n, uint32_t seed) { fill_uniform<<<1024, 256>>>(p, n, seed); }
 
 // Streaming read roofline: every byte once, 16-byte loads, grid-stride.
 __global__ void read_kernel(const uint4* __restrict__ p, size_t n16, uint32_t* sink) {
@@ -137,7 +141,7 @@ struct Problem {
     CK(cudaMemset(counters, 0, 1u << 20));
     fill_bytes<<<1024, 256>>>(w, (size_t)n * k / 2, 1u, 0, 0);
     fill_bytes<<<1024, 256>>>(ws, (size_t)n * k / 16, 2u, 0x28, 0x20);  // E4M3 2^-3 .. 2^1
-    fill_bf16<<<1024, 256>>>(reinterpret_cast<__nv_bfloat16*>(x), (size_t)m * k, 3u);
+    fill_bf16(reinterpret_cast<__nv_bfloat16*>(x), (size_t)m * k, 3u);
     float one = 1.f;
     CK(cudaMemcpy(gs, &one, 4, cudaMemcpyHostToDevice));
     CK(cudaDeviceSynchronize());
@@ -221,6 +225,45 @@ int check_all(const GemmConfig* cfgs, int ncfg) {
   return bad;
 }
 
+// Quantize against a device-to-device copy of the input (read + write, the bandwidth the benchmark calls HBM's).
+// Bandwidth counts the bytes read and written: 2 per value in, 0.5 + 1/16 out.
+void time_quantize(Timer& tm, uint32_t* sink) {
+  const int shapes[][2] = {{8192, 8192}, {57344, 8192}, {8192, 28672}, {6144, 4096}};
+  std::printf("shape,what,us,TBps,fraction_of_copy\n");
+  for (auto& s : shapes) {
+    const size_t n = (size_t)s[0] * s[1];
+    void *src, *dst, *data, *scale;
+    float* gs;
+    CK(cudaMalloc(&src, n * 2));
+    CK(cudaMalloc(&dst, n * 2));
+    CK(cudaMalloc(&data, n / 2));
+    CK(cudaMalloc(&scale, n / 16 + 65536));
+    CK(cudaMalloc(&gs, 4));
+    const float one = 1.f;
+    CK(cudaMemcpy(gs, &one, 4, cudaMemcpyHostToDevice));
+    const float copy_us = tm.median_us([&] { cudaMemcpyAsync(dst, src, n * 2, cudaMemcpyDeviceToDevice, 0); });
+    const double copy_tbps = 2.0 * n * 2 / copy_us / 1e6;
+    std::printf("%dx%d,copy,%.2f,%.3f,1.00\n", s[0], s[1], copy_us, copy_tbps);
+    for (int dtype : {kOutBF16, kOutFP16}) {
+      if (dtype == kOutBF16) fill_uniform<<<1024, 256>>>(static_cast<__nv_bfloat16*>(src), n, 9u);
+      else fill_uniform<<<1024, 256>>>(static_cast<__half*>(src), n, 9u);
+      for (int swz : {0, 1}) {
+        auto run = [&] {
+          return launch_quantize(src, dtype, gs, static_cast<uint8_t*>(data), static_cast<uint8_t*>(scale), s[0],
+                                 s[1], swz, 0);
+        };
+        CK(run());
+        const float us = tm.median_us([&] { run(); });
+        const double tbps = n * (2 + 0.5 + 1.0 / 16) / us / 1e6;
+        std::printf("%dx%d,quantize_%s_%s,%.2f,%.3f,%.2f\n", s[0], s[1], dtype == kOutBF16 ? "bf16" : "fp16",
+                    swz ? "swizzled" : "linear", us, tbps, tbps / copy_tbps);
+      }
+    }
+    CK(cudaFree(src)); CK(cudaFree(dst)); CK(cudaFree(data)); CK(cudaFree(scale)); CK(cudaFree(gs));
+  }
+  (void)sink;
+}
+
 float time_gemm(Timer& tm, const Problem& pr, GemmConfig c, int split) {
   const GemmParams p = pr.params(split);
   if (launch_gemm(p, kActBF16, c, 0) != cudaSuccess) { cudaGetLastError(); return -1.f; }
@@ -234,6 +277,10 @@ int main(int argc, char** argv) {
   Timer tm;
   uint32_t* sink;
   CK(cudaMalloc(&sink, 4));
+  if (argc == 2 && std::strcmp(argv[1], "quantize") == 0) {
+    time_quantize(tm, sink);
+    return 0;
+  }
   int ncfg = 0;
   const GemmConfig* cfgs = gemm_configs(&ncfg);
   if (check_all(cfgs, ncfg)) return 1;
@@ -272,7 +319,7 @@ int main(int argc, char** argv) {
       // quantize: bf16 -> NVFP4 linear
       __nv_bfloat16* src;
       CK(cudaMalloc(&src, (size_t)pr.n * pr.k * 2));
-      fill_bf16<<<1024, 256>>>(src, (size_t)pr.n * pr.k, 9u);
+      fill_bf16(src, (size_t)pr.n * pr.k, 9u);
       const float us = tm.median_us([&] { launch_quantize(src, kOutBF16, pr.gs, pr.w, pr.ws, pr.n, pr.k, 0, 0); });
       const double qb = (double)pr.n * pr.k * (2 + 0.5 + 1.0 / 16);
       std::printf("%dx%d,quantize,linear,0,%.2f,%.3f\n", s[0], s[1], us, qb / us / 1e6);

@@ -92,3 +92,46 @@ def test_quantize_through_core_uses_kernel(dtype):
         want = nvfp4.quantize_ref(x, got.global_scale, layout)
         assert torch.equal(got.data, want.data)
         assert torch.equal(got.scale.view(torch.uint8), want.scale.view(torch.uint8))
+
+
+def _boundary_blocks(dtype, g, blocks, gen):
+    """Blocks whose amax puts the scale on a random E4M3 code at global scale g, filled with random bit patterns
+    at or below amax: every threshold boundary of every scale the kernel tabulates is crossed many times."""
+    finfo = torch.finfo(dtype)
+    e4m3 = torch.arange(256, dtype=torch.int32).to(torch.uint8).view(torch.float8_e4m3fn).float()
+    codes = torch.randint(1, 127, (blocks,), generator=gen)
+    amax = (e4m3[codes] * 6 * g * (0.9 + 0.2 * torch.rand(blocks, generator=gen, dtype=torch.float64)))
+    amax = amax.clamp(max=finfo.max).to(dtype)
+    top = amax.view(torch.int16).long().unsqueeze(1)  # positive: bit patterns order like magnitudes
+    bits = (torch.rand(blocks, 16, generator=gen, dtype=torch.float64) * (top + 1)).long().clamp(max=top)
+    bits[:, 0] = top[:, 0]
+    bits = bits - (torch.randint(0, 2, (blocks, 16), generator=gen) << 15)  # sign bit, as int16 wraps it
+    x = bits.to(torch.int16).view(dtype)
+    return x[:, torch.randperm(16, generator=gen)].reshape(-1, 256)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_quantize_exact_at_every_threshold_boundary(dtype):
+    """The kernel codes bf16/fp16 values by comparing them with tabulated boundaries (csrc/quantize_sm90.cu);
+    bytes must equal quantize_ref's IEEE divisions, for scales across the E4M3 range and for global scales that
+    send blocks to the literal fallback (tiny/huge/Inf totals) and NaN/Inf inputs."""
+    gen = torch.Generator().manual_seed(7)
+    scales = [1.0, 3.7e-3, 2.9e2] if dtype == torch.float16 else [1.0, 3.7e-3, 2.9e2, 1e-29, 1e-35, 6e30]
+    for g in scales:
+        x = _boundary_blocks(dtype, g, 1 << 16, gen)
+        x[0, :3] = torch.tensor([float("inf"), float("-inf"), 1.0])  # an Inf block: total = 448 g, finite
+        x[1, 17] = float("nan")  # a NaN block: NaN scale, zero codes
+        x = x.cuda()
+        gs = torch.tensor(g, dtype=torch.float32, device="cuda")
+        for layout in ("linear", "swizzled"):
+            got = nvfp4.quantize(x, global_scale=gs, layout=layout, check_finite=False)
+            want = nvfp4.quantize_ref(x, gs, layout)
+            assert torch.equal(got.scale.view(torch.uint8), want.scale.view(torch.uint8)), (g, layout)
+            bad = (got.data != want.data).nonzero()
+            assert bad.numel() == 0, f"g={g} {layout}: {bad.shape[0]} bytes differ, first at {bad[:4].tolist()}"
+    # a global scale so small that every total is below the table's range: all blocks take the fallback
+    x = (torch.randn(64, 512, generator=gen) * 1e-30).to(dtype).cuda()
+    gs = torch.tensor(1e-38, dtype=torch.float32, device="cuda")
+    got = nvfp4.quantize(x, global_scale=gs, check_finite=False)
+    want = nvfp4.quantize_ref(x, gs)
+    assert torch.equal(got.data, want.data) and torch.equal(got.scale.view(torch.uint8), want.scale.view(torch.uint8))
