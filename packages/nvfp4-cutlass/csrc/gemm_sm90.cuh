@@ -56,7 +56,7 @@ __device__ __forceinline__ void store_out(const GemmParams& p, int m, int n, flo
 // cast and store. acc holds this thread's MMA accumulators (D^T fragments: rows n, columns m).
 // SPLIT = false leaves the split-K code out (the launcher refuses split_k > 1): with 128 accumulators a thread,
 // its address arithmetic made the 256-wide wgmma tile spill.
-template <bool A_FP4, int MT, bool SPLIT = true>
+template <int ACT, int MT, bool SPLIT = true>
 __device__ __forceinline__ void finish_tile(const GemmParams& p, float (&acc)[MT][4], int n_base, int m_base,
                                             int g, int t) {
   // ---- split-K: publish this slice's partials; the last CTA of the tile to arrive reduces them
@@ -90,7 +90,10 @@ __device__ __forceinline__ void finish_tile(const GemmParams& p, float (&acc)[MT
     if (threadIdx.x == 0) p.counters[tile] = 0u;  // ready for the next launch (CUDA-graph replays included)
   }
 
-  const float alpha = A_FP4 ? __ldg(p.b_gs) * __ldg(p.a_gs) : __ldg(p.b_gs);
+  // BF16-decoded weights carry 2^-kBf16WeightLog2Scale (decode_word_bf16); the power of two is exact here.
+  const float alpha = ACT == kActNVFP4 ? __ldg(p.b_gs) * __ldg(p.a_gs)
+                      : ACT == kActBF16 ? __ldg(p.b_gs) * (float)(1 << kBf16WeightLog2Scale)
+                                        : __ldg(p.b_gs);
 #pragma unroll
   for (int i = 0; i < MT; ++i)
 #pragma unroll
@@ -284,7 +287,7 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_small_m_kernel(const GemmPara
     }
   }
   acc.fold();
-  finish_tile<A_FP4, MT>(p, acc.v[0], n_base, m_base, g, t);
+  finish_tile<ACT, MT>(p, acc.v[0], n_base, m_base, g, t);
 }
 
 
@@ -363,8 +366,9 @@ __device__ __forceinline__ void read_stage(const WarpStage& ws, int lane, uint4&
 // Register budget: the two-tile (M <= 16) kernels are capped at 128 registers so that 16 warps fit an SM, and
 // they load activations at the top of each iteration instead of prefetching them a chunk ahead (a second
 // register set). Measured on the H100 (scripts/microbench.cu, M=16, best split): 57344x8192 227 -> 191 us,
-// 8192x8192 41.5 -> 40.0 us. The one-tile (M <= 8) kernels keep the prefetch and no cap: capping them at
-// 64-85 registers cost 4-9% there.
+// 8192x8192 41.5 -> 40.0 us. Prefetching them as well fits the cap for bf16 since the loop stopped copying the
+// prefetched set (fp16 spills), and measured within 1% (8192x8192: 39.8 against 40.1 us), so it stays off. The
+// one-tile (M <= 8) kernels keep the prefetch and no cap: capping them at 64-85 registers cost 4-9% there.
 template <int MT, int WARPS>
 constexpr int min_blocks() {
   return MT == 2 && WARPS <= 16 ? 16 / WARPS : 1;
@@ -418,13 +422,12 @@ __global__ void __launch_bounds__(WARPS * 32, min_blocks<MT, WARPS>()) gemm_cp_a
   acc.zero();
 #pragma unroll
   for (int s = 0; s < S - 1; ++s) issue(c_begin + s, s);
-  XRegs xcur, xnxt;
-  if constexpr (PREFETCH_X) load_x(xcur, c_begin);
+  // One chunk: x holds (or, without PREFETCH_X, receives) its activations; chunk c+1's go to x_next.
   int st = 0;
-  for (int c = c_begin; c < c_end; ++c) {
+  auto step = [&](int c, XRegs& x, XRegs& x_next) {
     __syncwarp();  // every lane has finished reading the stage refilled next (chunk c-1's)
     issue(c + S - 1, st == 0 ? S - 1 : st - 1);
-    if constexpr (PREFETCH_X) load_x(xnxt, c + 1); else load_x(xcur, c);  // L1/L2 hits, awaited with the stage
+    if constexpr (PREFETCH_X) load_x(x_next, c + 1); else load_x(x, c);  // L1/L2 hits, awaited with the stage
     cp_async_wait<S - 1>();
     __syncwarp();
     uint4 w0, w1;
@@ -434,20 +437,26 @@ __global__ void __launch_bounds__(WARPS * 32, min_blocks<MT, WARPS>()) gemm_cp_a
     if constexpr (A_FP4) {
 #pragma unroll
       for (int i = 0; i < MT; ++i) {
-        xscale[i][0] = f16_block_scale(xcur.sc[i][0]);
-        xscale[i][1] = f16_block_scale(xcur.sc[i][1]);
+        xscale[i][0] = f16_block_scale(x.sc[i][0]);
+        xscale[i][1] = f16_block_scale(x.sc[i][1]);
       }
     }
     mma_chunk<BF16>(acc, w0, w1, wscale, [&](int i, int q, uint32_t (&b)[4]) {
-      if constexpr (A_FP4) decode_word_f16(word_of(xcur.v[i][0], q), xscale[i][q >> 1], b);
-      else b_from_16bit(xcur.v[i][q], b);
+      if constexpr (A_FP4) decode_word_f16(word_of(x.v[i][0], q), xscale[i][q >> 1], b);
+      else b_from_16bit(x.v[i][q], b);
     });
-    if constexpr (PREFETCH_X) xcur = xnxt;
     st = st + 1 == S ? 0 : st + 1;
+  };
+  // Two chunks an iteration, the activation registers swapping roles: no copy of the prefetched set.
+  XRegs xa, xb;
+  if constexpr (PREFETCH_X) load_x(xa, c_begin);
+  for (int c = c_begin; c < c_end; c += 2) {
+    step(c, xa, xb);
+    if (c + 1 < c_end) step(c + 1, xb, xa);
   }
   cp_async_wait<0>();
   acc.fold();
-  finish_tile<A_FP4, MT>(p, acc.v[0], n_base, m_base, g, t);
+  finish_tile<ACT, MT>(p, acc.v[0], n_base, m_base, g, t);
 }
 
 
@@ -545,7 +554,7 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_xsmem_kernel(const GemmParams
     st = st + 1 == S ? 0 : st + 1;
   }
   cp_async_wait<0>();
-  finish_tile<A_FP4, MT>(p, acc.v[0], n_base, m_base, g, t);
+  finish_tile<ACT, MT>(p, acc.v[0], n_base, m_base, g, t);
 }
 
 // More than 48 KiB of dynamic shared memory is opt-in, per kernel and device: set it once per device.
@@ -577,7 +586,7 @@ cudaError_t launch_sync(const GemmParams& p, cudaStream_t stream) {
   if constexpr (STAGES >= 3) {  // cp.async ring: whole 128-wide chunks only
     if (p.k % 128) return cudaErrorInvalidValue;
     // tile_m >= 32 only: staging 8 or 16 rows this way measured 5-30% slower at M <= 16 (an extra barrier a
-    // chunk for activations that fit L1 anyway).
+    // chunk for activations that fit L1 anyway; 8192x8192, M = 16, 8 warps: 41.4 against 39.9 us).
     if constexpr (MT >= 4) {  // tile_m >= 32: the activation tile goes through shared memory
       constexpr int bytes = xsmem_bytes<ACT == kActNVFP4, MT, WARPS, STAGES>();
       const cudaError_t e = allow_dynamic_smem<gemm_xsmem_kernel<ACT, MT, WARPS, STAGES>>(bytes);

@@ -91,10 +91,14 @@ __device__ __forceinline__ void decode_word_f16(uint32_t w, uint32_t scale2, uin
 }
 
 // ---- E2M1 -> BF16: a nibble's sign goes to bit 15 and its exponent/mantissa bits to bits 8..6, which reads
-// as value * 2^-126 (E2M1's subnormal lands on a BF16 subnormal). Multiply by 2^126 (exact), then by the
-// block scale (exact: the products have <= 6 significant bits). One multiply by scale*2^126 would overflow.
+// as value * 2^-126 (E2M1's subnormal lands on a BF16 subnormal). One multiply by the block multiplier
+// scale * 2^118 gives value * scale * 2^-8, exact (<= 6 significant bits, between 2^-18 and 10.5): the weight
+// comes out 2^8 too small, and the epilogue's alpha carries the 2^8 back (kBf16WeightLog2Scale), which costs
+// one multiply per output instead of a second one per weight pair. (scale * 2^126 would overflow BF16.)
+constexpr int kBf16WeightLog2Scale = 8;
+
 __device__ __forceinline__ uint32_t bf16_block_scale(uint8_t scale_bits) {
-  __nv_bfloat16 s = __float2bfloat16_rn(e4m3_to_float(scale_bits));
+  __nv_bfloat16 s = __float2bfloat16_rn(e4m3_to_float(scale_bits) * 0x1p118f);  // <= 448 * 2^118: finite
   __nv_bfloat162 s2 = __halves2bfloat162(s, s);
   return *reinterpret_cast<uint32_t*>(&s2);
 }
@@ -106,13 +110,12 @@ __device__ __forceinline__ uint32_t hmul2_bf16(uint32_t a, uint32_t b) {
 
 __device__ __forceinline__ void decode_word_bf16(uint32_t w, uint32_t s01, uint32_t s23, uint32_t out[4]) {
   const uint32_t w4 = w << 4;  // byte i of w4 carries byte i's low nibble in its top nibble
-  const uint32_t two126 = 0x7E807E80u;
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     // bytes: [junk, low nibble on top, junk, high nibble on top]; junk never reaches the masked bits
     const uint32_t t = __byte_perm(w4, w, (uint32_t)(i | (i << 4) | (i << 8) | ((4 + i) << 12)));
     const uint32_t raw = (t & 0x80008000u) | ((t >> 6) & 0x01C001C0u);
-    out[i] = hmul2_bf16(hmul2_bf16(raw, two126), i < 2 ? s01 : s23);
+    out[i] = hmul2_bf16(raw, i < 2 ? s01 : s23);
   }
 }
 
