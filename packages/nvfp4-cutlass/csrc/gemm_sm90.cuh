@@ -9,6 +9,7 @@
 // CTAs (gridDim.z) so small-N layers still fill all SMs; the last CTA of a tile sums the FP32 partials.
 #pragma once
 #include <atomic>
+#include <cstddef>
 
 #include <cute/arch/mma_sm80.hpp>
 
@@ -128,15 +129,22 @@ __device__ __forceinline__ uint32_t word_of(const uint4 v, int q) { return q == 
 
 // One 128-wide K chunk of a warp: decode the thread's 32-value segments of weight rows g and g+8 (w0, w1, with
 // their two block scales each) and multiply them with every activation tile. b_words(i, q, b) writes tile i's
-// B registers for word q of the segment (8 K values: K steps 2q and 2q+1).
-template <bool BF16, int NACC, int MT, class BWords>
+// B registers for word q of the segment (8 K values: K steps 2q and 2q+1), paired like the weight registers:
+// adjacent K values, or (APART, BF16 only) values four apart (decode_word_bf16_apart, b_from_16bit<true>).
+template <bool BF16, bool APART, int NACC, int MT, class BWords>
 __device__ __forceinline__ void mma_chunk(Accumulators<NACC, MT>& acc, const uint4 w0, const uint4 w1,
                                           const uint32_t (&wscale)[2][2], BWords&& b_words) {
 #pragma unroll
   for (int q = 0; q < 4; ++q) {
     uint32_t a[2][4];
-    decode_word<BF16>(word_of(w0, q), wscale[0][q >> 1], a[0]);
-    decode_word<BF16>(word_of(w1, q), wscale[1][q >> 1], a[1]);
+    if constexpr (APART) {
+      static_assert(BF16, "the four-apart pairing is a BF16 decode");
+      decode_word_bf16_apart(word_of(w0, q), wscale[0][q >> 1], a[0]);
+      decode_word_bf16_apart(word_of(w1, q), wscale[1][q >> 1], a[1]);
+    } else {
+      decode_word<BF16>(word_of(w0, q), wscale[0][q >> 1], a[0]);
+      decode_word<BF16>(word_of(w1, q), wscale[1][q >> 1], a[1]);
+    }
 #pragma unroll
     for (int i = 0; i < MT; ++i) {
       uint32_t b[4];
@@ -150,9 +158,18 @@ __device__ __forceinline__ void mma_chunk(Accumulators<NACC, MT>& acc, const uin
 }
 
 // B registers of an activation tile from a 16-bit uint4 (8 consecutive K values) or, for W4A4, decoded from
-// one packed NVFP4 word with the tile's FP16 block scale.
+// one packed NVFP4 word with the tile's FP16 block scale. APART pairs K values j and j + 4 as the weights'
+// decode_word_bf16_apart does (one PRMT a register).
+template <bool APART>
 __device__ __forceinline__ void b_from_16bit(const uint4 v, uint32_t (&b)[4]) {
-  b[0] = v.x; b[1] = v.y; b[2] = v.z; b[3] = v.w;
+  if constexpr (APART) {
+    b[0] = __byte_perm(v.x, v.z, 0x5410);
+    b[1] = __byte_perm(v.x, v.z, 0x7632);
+    b[2] = __byte_perm(v.y, v.w, 0x5410);
+    b[3] = __byte_perm(v.y, v.w, 0x7632);
+  } else {
+    b[0] = v.x; b[1] = v.y; b[2] = v.z; b[3] = v.w;
+  }
 }
 
 // Where a thread works: its MMA fragment coordinates (g, t), its warp's 16 weight rows (from n_base), the CTA's
@@ -263,9 +280,9 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_small_m_kernel(const GemmPara
           xscale[i][1] = f16_block_scale(st.xsc[u][i][1]);
         }
       }
-      mma_chunk<BF16>(acc, st.wv[u][0], st.wv[u][1], wscale, [&](int i, int q, uint32_t (&b)[4]) {
+      mma_chunk<BF16, BF16>(acc, st.wv[u][0], st.wv[u][1], wscale, [&](int i, int q, uint32_t (&b)[4]) {
         if constexpr (A_FP4) decode_word_f16(word_of(st.xv[u][i][0], q), xscale[i][q >> 1], b);
-        else b_from_16bit(st.xv[u][i][q], b);
+        else b_from_16bit<BF16>(st.xv[u][i][q], b);
       });
     }
   };
@@ -291,13 +308,17 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_small_m_kernel(const GemmPara
 }
 
 
-__device__ __forceinline__ void cp_async16_cg(void* smem, const void* gmem, bool valid) {
-  const unsigned dst = (unsigned)__cvta_generic_to_shared(smem);
+__device__ __forceinline__ void cp_async16_cg(uint32_t dst, const void* gmem, bool valid) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(gmem), "r"(valid ? 16 : 0));
 }
-__device__ __forceinline__ void cp_async4(void* smem, const void* gmem, bool valid) {
-  const unsigned dst = (unsigned)__cvta_generic_to_shared(smem);
+__device__ __forceinline__ void cp_async16_cg(void* smem, const void* gmem, bool valid) {
+  cp_async16_cg((uint32_t)__cvta_generic_to_shared(smem), gmem, valid);
+}
+__device__ __forceinline__ void cp_async4(uint32_t dst, const void* gmem, bool valid) {
   asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(dst), "l"(gmem), "r"(valid ? 4 : 0));
+}
+__device__ __forceinline__ void cp_async4(void* smem, const void* gmem, bool valid) {
+  cp_async4((uint32_t)__cvta_generic_to_shared(smem), gmem, valid);
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
 template <int N>
@@ -310,14 +331,17 @@ struct __align__(16) WarpStage {
 };
 
 // Where one lane's cp.async copies of a warp's 16 weight rows come from: 16 bytes of rows g and g+8, and 4 scale
-// bytes of row (lane & 15). Rows past N are zero-filled.
+// bytes of row (lane & 15). Rows past N are zero-filled. Every source address is affine in the chunk index c, in
+// both scale layouts (a chunk is 8 scale columns: 8 bytes of a linear row, two 512-byte atoms of the swizzled
+// buffer), so issue() is a multiply-add per copy: the per-chunk address arithmetic (swizzle included) was a
+// quarter of the M = 1 kernel's integer instructions.
 struct WeightSource {
   const uint8_t* src0;
   const uint8_t* src1;
-  const uint8_t* scale;
-  int64_t scale_row;  // linear layout: the row's first scale
-  int srow, spiece, kb_total, nkt;
-  bool ok0, ok1, sok, swz;
+  const uint8_t* scale;  // this lane's 4 scale bytes of chunk 0
+  int scale_step;        // bytes from one chunk's scales to the next
+  uint32_t dst_sc;       // this lane's scale bytes inside a WarpStage
+  bool ok0, ok1, sok;
 
   __device__ __forceinline__ WeightSource(const GemmParams& p, int n_base, int lane) {
     const int g = lane >> 2, t = lane & 3;
@@ -325,22 +349,22 @@ struct WeightSource {
     src1 = p.b_data + (int64_t)min(n_base + g + 8, p.n - 1) * (p.k >> 1) + 16 * t;
     ok0 = n_base + g < p.n;
     ok1 = n_base + g + 8 < p.n;
-    kb_total = p.k >> 4;
-    nkt = (kb_total + 3) >> 2;
-    swz = p.swizzled != 0;
+    const int kb_total = p.k >> 4, nkt = (kb_total + 3) >> 2;
+    const int srow = min(n_base + (lane & 15), p.n - 1), spiece = lane >> 4;  // scale columns 4*spiece..+3
     sok = n_base + (lane & 15) < p.n;
-    srow = min(n_base + (lane & 15), p.n - 1);
-    spiece = lane >> 4;
-    scale = p.b_scale;
-    scale_row = (int64_t)srow * kb_total;
+    scale = p.b_scale + scale_offset(srow, 4 * spiece, kb_total, nkt, p.swizzled != 0);
+    scale_step = p.swizzled ? 1024 : 8;
+    dst_sc = (uint32_t)(offsetof(WarpStage, sc) + (lane & 15) * 8 + 4 * spiece);
   }
-  __device__ __forceinline__ void issue(WarpStage& ws, int c, int lane) const {
-    cp_async16_cg(&ws.w[0][lane], src0 + (int64_t)c * 64, ok0);
-    cp_async16_cg(&ws.w[1][lane], src1 + (int64_t)c * 64, ok1);
-    const int kb = c * 8 + 4 * spiece;
-    cp_async4(&ws.sc[lane & 15][4 * spiece], scale + (swz ? swizzled_scale_offset(srow, kb, nkt) : scale_row + kb), sok);
+  // stage: the shared-memory address of the WarpStage to fill.
+  __device__ __forceinline__ void issue(uint32_t stage, int c, int lane) const {
+    cp_async16_cg(stage + 16 * lane, src0 + (int64_t)c * 64, ok0);
+    cp_async16_cg(stage + 512 + 16 * lane, src1 + (int64_t)c * 64, ok1);
+    cp_async4(stage + dst_sc, scale + (int64_t)c * scale_step, sok);
   }
 };
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
 
 // This lane's weight segments and block scales (as MMA-type pairs) from a landed stage.
 template <bool BF16>
@@ -385,10 +409,10 @@ __global__ void __launch_bounds__(WARPS * 32, min_blocks<MT, WARPS>()) gemm_cp_a
   const int c_begin = ct.c_begin, c_end = ct.c_end;
   const int kb_total = p.k >> 4, nkt = (kb_total + 3) >> 2;
   const bool swz = p.swizzled != 0;
-  WarpStage* my = ring[warp];
+  const uint32_t my = smem_addr(ring[warp]);
   const WeightSource wsrc(p, n_base, lane);
   auto issue = [&](int c, int st) {
-    if (c < c_end) wsrc.issue(my[st], c, lane);
+    if (c < c_end) wsrc.issue(my + st * (uint32_t)sizeof(WarpStage), c, lane);
     cp_async_commit();  // empty groups keep the group count uniform at the tail
   };
 
@@ -432,7 +456,7 @@ __global__ void __launch_bounds__(WARPS * 32, min_blocks<MT, WARPS>()) gemm_cp_a
     __syncwarp();
     uint4 w0, w1;
     uint32_t wscale[2][2];
-    read_stage<BF16>(my[st], lane, w0, w1, wscale);
+    read_stage<BF16>(ring[warp][st], lane, w0, w1, wscale);
     uint32_t xscale[MT][2];
     if constexpr (A_FP4) {
 #pragma unroll
@@ -441,9 +465,9 @@ __global__ void __launch_bounds__(WARPS * 32, min_blocks<MT, WARPS>()) gemm_cp_a
         xscale[i][1] = f16_block_scale(x.sc[i][1]);
       }
     }
-    mma_chunk<BF16>(acc, w0, w1, wscale, [&](int i, int q, uint32_t (&b)[4]) {
+    mma_chunk<BF16, BF16>(acc, w0, w1, wscale, [&](int i, int q, uint32_t (&b)[4]) {
       if constexpr (A_FP4) decode_word_f16(word_of(x.v[i][0], q), xscale[i][q >> 1], b);
-      else b_from_16bit(x.v[i][q], b);
+      else b_from_16bit<BF16>(x.v[i][q], b);
     });
     st = st + 1 == S ? 0 : st + 1;
   };
@@ -496,7 +520,7 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_xsmem_kernel(const GemmParams
 
   auto issue = [&](int c, int st) {
     if (c < c_end) {
-      wsrc.issue(wring[st * WARPS + warp], c, lane);
+      wsrc.issue(smem_addr(&wring[st * WARPS + warp]), c, lane);
       uint8_t* xst = xs + st * XSTAGE;
       if constexpr (A_FP4) {  // per row: 4 pieces of 16 data bytes, then its 8 scales as two 4-byte groups
         for (int piece = threadIdx.x; piece < TM * 6; piece += WARPS * 32) {  // rows past M are zero-filled
@@ -546,10 +570,12 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_xsmem_kernel(const GemmParams
       __syncthreads();
       xst = xdec;
     }
-    mma_chunk<BF16>(acc, w0, w1, wscale, [&](int i, int q, uint32_t (&b)[4]) {
+    // adjacent K pairs: four-apart ones would cost a PRMT per activation register, and with tile_m >= 32 there
+    // are more of those than weight registers
+    mma_chunk<BF16, false>(acc, w0, w1, wscale, [&](int i, int q, uint32_t (&b)[4]) {
       // this thread's 8 activations of row 8i+g at K 32t+8q (piece 4t+q), as in the per-warp kernels
       const int r = 8 * i + g;
-      b_from_16bit(*reinterpret_cast<const uint4*>(xst + r * 256 + 16 * x_piece(r, 4 * t + q)), b);
+      b_from_16bit<false>(*reinterpret_cast<const uint4*>(xst + r * 256 + 16 * x_piece(r, 4 * t + q)), b);
     });
     st = st + 1 == S ? 0 : st + 1;
   }

@@ -129,7 +129,7 @@ __global__ void __launch_bounds__(WG * 128, 1) gemm_wgmma_kernel(const GemmParam
 
   auto issue = [&](int c, int st) {
     if (c < c_end) {
-      wsrc.issue(wring[st * WARPS + warp], c, lane);
+      wsrc.issue(smem_addr(&wring[st * WARPS + warp]), c, lane);
       if constexpr (A_FP4) {  // per row: 4 pieces of 16 data bytes, then its 8 scales as two 4-byte groups
         uint8_t* xst = xraw + st * TN * 72;
         const uint8_t* xbase = static_cast<const uint8_t*>(p.a) + c * 64 + 16 * (threadIdx.x & 3);

@@ -119,6 +119,25 @@ __device__ __forceinline__ void decode_word_bf16(uint32_t w, uint32_t s01, uint3
   }
 }
 
+// The same decode with the K values of a register four apart: out[j] holds codes j (low half) and j + 4 (high
+// half) of the word. The two codes of a pair then sit 16 bits apart, like the two BF16 halves, so one mask
+// isolates them and one multiply by 2^a + 2^b moves both halves at once (exponent/mantissa bits to 8..6 by 2^a,
+// the sign to 15 by 2^b; the two shifted copies do not overlap, so nothing carries) and a last mask drops the
+// copies' stray bits: 2 ALU ops and an IMAD (FMA pipe) a register against 4 ALU ops for adjacent pairs. The
+// integer ALU is what limits the M = 1 kernels (Nsight Compute: ALU 54% busy, math-pipe throttle the top
+// stall). The MMA's other operand must pair its K values the same way (b_from_16bit<true>).
+__device__ __forceinline__ uint32_t bf16_pair_apart(uint32_t pair, uint32_t mul) {
+  return (pair * mul) & 0x81C081C0u;
+}
+// A register mixes the word's two halves, so the whole word must lie in one scale block (scale2).
+__device__ __forceinline__ void decode_word_bf16_apart(uint32_t w, uint32_t scale2, uint32_t out[4]) {
+  const uint32_t w8 = w >> 8;  // codes 2, 3 (and 6, 7) to where codes 0, 1 (4, 5) are
+  out[0] = hmul2_bf16(bf16_pair_apart(w & 0x000F000Fu, (1u << 6) | (1u << 12)), scale2);
+  out[1] = hmul2_bf16(bf16_pair_apart(w & 0x00F000F0u, (1u << 2) | (1u << 8)), scale2);
+  out[2] = hmul2_bf16(bf16_pair_apart(w8 & 0x000F000Fu, (1u << 6) | (1u << 12)), scale2);
+  out[3] = hmul2_bf16(bf16_pair_apart(w8 & 0x00F000F0u, (1u << 2) | (1u << 8)), scale2);
+}
+
 template <bool BF16>
 __device__ __forceinline__ uint32_t block_scale(uint8_t bits) {
   if constexpr (BF16) return bf16_block_scale(bits); else return f16_block_scale(bits);
