@@ -4,7 +4,7 @@
 namespace nvfp4_cutlass {
 namespace {
 
-#define NVFP4_CONFIG_ENTRY(TM, W, U, S, WG) GemmConfig{TM, W, U, S, WG},
+#define NVFP4_CONFIG_ENTRY(TM, W, U, S, WG, WR) GemmConfig{TM, W, U, S, WG, WR},
 const GemmConfig kConfigs[] = {NVFP4_ALL_CONFIGS(NVFP4_CONFIG_ENTRY)};
 #undef NVFP4_CONFIG_ENTRY
 

@@ -54,22 +54,27 @@ __device__ __forceinline__ void store_out(const GemmParams& p, int m, int n, flo
 }
 
 // Epilogue of one CTA tile: split-K publication and reduction by the last CTA to arrive, then alpha, bias,
-// cast and store. acc holds this thread's MMA accumulators (D^T fragments: rows n, columns m).
+// cast and store. acc(r) is this thread's MMA accumulators (D^T fragments: rows n, columns m) of its warp's
+// row group r, weight rows n_base + 16 r ... + 15 (RG groups: 16 or 32 weight rows a warp; every group is
+// published before the CTA's one arrival on the tile counter).
 // SPLIT = false leaves the split-K code out (the launcher refuses split_k > 1): with 128 accumulators a thread,
 // its address arithmetic made the 256-wide wgmma tile spill.
-template <int ACT, int MT, bool SPLIT = true>
-__device__ __forceinline__ void finish_tile(const GemmParams& p, float (&acc)[MT][4], int n_base, int m_base,
-                                            int g, int t) {
+template <int ACT, int MT, bool SPLIT = true, int RG = 1, class Acc>
+__device__ __forceinline__ void finish_tile(const GemmParams& p, Acc&& acc, int n_base, int m_base, int g, int t) {
+  auto row = [&](int grp, int r) { return n_base + 16 * grp + g + 8 * (r >> 1); };
+  auto col = [&](int i, int r) { return m_base + 8 * i + 2 * t + (r & 1); };
   // ---- split-K: publish this slice's partials; the last CTA of the tile to arrive reduces them
   if (SPLIT && p.split_k > 1) {
     float* ws = p.partials + (int64_t)blockIdx.z * p.m * p.n;
 #pragma unroll
-    for (int i = 0; i < MT; ++i)
+    for (int grp = 0; grp < RG; ++grp)
 #pragma unroll
-      for (int r = 0; r < 4; ++r) {
-        const int m = m_base + 8 * i + 2 * t + (r & 1), n = n_base + g + 8 * (r >> 1);
-        if (m < p.m && n < p.n) ws[(int64_t)m * p.n + n] = acc[i][r];
-      }
+      for (int i = 0; i < MT; ++i)
+#pragma unroll
+        for (int r = 0; r < 4; ++r) {
+          const int m = col(i, r), n = row(grp, r);
+          if (m < p.m && n < p.n) ws[(int64_t)m * p.n + n] = acc(grp)[i][r];
+        }
     __threadfence();
     __syncthreads();
     __shared__ bool last;
@@ -79,15 +84,17 @@ __device__ __forceinline__ void finish_tile(const GemmParams& p, float (&acc)[MT
     if (!last) return;
     __threadfence();
 #pragma unroll
-    for (int i = 0; i < MT; ++i)
+    for (int grp = 0; grp < RG; ++grp)
 #pragma unroll
-      for (int r = 0; r < 4; ++r) {
-        const int m = m_base + 8 * i + 2 * t + (r & 1), n = n_base + g + 8 * (r >> 1);
-        float s = 0.f;
-        if (m < p.m && n < p.n)
-          for (int z = 0; z < p.split_k; ++z) s += __ldcg(p.partials + ((int64_t)z * p.m + m) * p.n + n);
-        acc[i][r] = s;
-      }
+      for (int i = 0; i < MT; ++i)
+#pragma unroll
+        for (int r = 0; r < 4; ++r) {
+          const int m = col(i, r), n = row(grp, r);
+          float s = 0.f;
+          if (m < p.m && n < p.n)
+            for (int z = 0; z < p.split_k; ++z) s += __ldcg(p.partials + ((int64_t)z * p.m + m) * p.n + n);
+          acc(grp)[i][r] = s;
+        }
     if (threadIdx.x == 0) p.counters[tile] = 0u;  // ready for the next launch (CUDA-graph replays included)
   }
 
@@ -96,10 +103,11 @@ __device__ __forceinline__ void finish_tile(const GemmParams& p, float (&acc)[MT
                       : ACT == kActBF16 ? __ldg(p.b_gs) * (float)(1 << kBf16WeightLog2Scale)
                                         : __ldg(p.b_gs);
 #pragma unroll
-  for (int i = 0; i < MT; ++i)
+  for (int grp = 0; grp < RG; ++grp)
 #pragma unroll
-    for (int r = 0; r < 4; ++r)
-      store_out(p, m_base + 8 * i + 2 * t + (r & 1), n_base + g + 8 * (r >> 1), acc[i][r], alpha);
+    for (int i = 0; i < MT; ++i)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) store_out(p, col(i, r), row(grp, r), acc(grp)[i][r], alpha);
 }
 
 // The FP32 accumulators of MT activation tiles: NACC sets (even / odd K step) halve the chain of dependent
@@ -122,6 +130,10 @@ struct Accumulators {
       for (int i = 0; i < MT; ++i)
 #pragma unroll
         for (int r = 0; r < 4; ++r) v[0][i][r] += v[e][i][r];
+  }
+  // finish_tile's accessor for a single row group (after fold)
+  __device__ __forceinline__ auto group() {
+    return [this](int) -> float (&)[MT][4] { return v[0]; };
   }
 };
 
@@ -172,13 +184,13 @@ __device__ __forceinline__ void b_from_16bit(const uint4 v, uint32_t (&b)[4]) {
   }
 }
 
-// Where a thread works: its MMA fragment coordinates (g, t), its warp's 16 weight rows (from n_base), the CTA's
-// tile_m activation rows (from m_base) and its split-K slice [c_begin, c_end) of 128-wide K chunks.
+// Where a thread works: its MMA fragment coordinates (g, t), its warp's 16 * rg weight rows (from n_base), the
+// CTA's tile_m activation rows (from m_base) and its split-K slice [c_begin, c_end) of 128-wide K chunks.
 struct CtaTile {
   int lane, warp, g, t, n_base, m_base, c_begin, c_end;
-  __device__ __forceinline__ CtaTile(const GemmParams& p, int warps, int tile_m)
+  __device__ __forceinline__ CtaTile(const GemmParams& p, int warps, int tile_m, int rg = 1)
       : lane(threadIdx.x & 31), warp(threadIdx.x >> 5), g(lane >> 2), t(lane & 3),
-        n_base(blockIdx.x * (16 * warps) + warp * 16), m_base(blockIdx.y * tile_m),
+        n_base(blockIdx.x * (16 * rg * warps) + warp * 16 * rg), m_base(blockIdx.y * tile_m),
         c_begin(blockIdx.z * p.chunks_per_split), c_end(min(c_begin + p.chunks_per_split, (p.k + 127) >> 7)) {}
 };
 
@@ -304,7 +316,7 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_small_m_kernel(const GemmPara
     }
   }
   acc.fold();
-  finish_tile<ACT, MT>(p, acc.v[0], n_base, m_base, g, t);
+  finish_tile<ACT, MT>(p, acc.group(), n_base, m_base, g, t);
 }
 
 
@@ -393,26 +405,37 @@ __device__ __forceinline__ void read_stage(const WarpStage& ws, int lane, uint4&
 // 8192x8192 41.5 -> 40.0 us. Prefetching them as well fits the cap for bf16 since the loop stopped copying the
 // prefetched set (fp16 spills), and measured within 1% (8192x8192: 39.8 against 40.1 us), so it stays off. The
 // one-tile (M <= 8) kernels keep the prefetch and no cap: capping them at 64-85 registers cost 4-9% there.
+//
+// RG row groups a warp (RG = 2: 32 weight rows): both groups' MMAs take the same activation registers, so the
+// activation reads through L1, which bound M = 16 (reading each warp's tile only once for two groups' worth of
+// weights measured 38.3 -> 31.6 us on 8192x8192 on the H200), are halved per weight byte. Measured on the
+// H200 (microbench, best split): M = 16 57344x8192 186.7 -> 142.9 us, 8192x28672 106.9 -> 82.0 us; M = 8
+// 57344x8192 138.0 -> 112.5 us; but slower on the small layers (6144x4096 M = 16 21.5 -> 24.5 us: half as
+// many warps), so both widths are offered.
 template <int MT, int WARPS>
 constexpr int min_blocks() {
   return MT == 2 && WARPS <= 16 ? 16 / WARPS : 1;
 }
 
-template <int ACT, int MT, int WARPS, int S>
+template <int ACT, int MT, int WARPS, int S, int RG>
 __global__ void __launch_bounds__(WARPS * 32, min_blocks<MT, WARPS>()) gemm_cp_async_kernel(const GemmParams p) {
+  static_assert(RG == 1 || RG == 2, "16 or 32 weight rows a warp");
   constexpr bool PREFETCH_X = MT == 1;
   constexpr bool BF16 = ACT == kActBF16;
   constexpr bool A_FP4 = ACT == kActNVFP4;
-  __shared__ WarpStage ring[WARPS][S];
-  const CtaTile ct(p, WARPS, 8 * MT);
+  __shared__ WarpStage ring[WARPS][S][RG];
+  const CtaTile ct(p, WARPS, 8 * MT, RG);
   const int lane = ct.lane, warp = ct.warp, g = ct.g, t = ct.t, n_base = ct.n_base, m_base = ct.m_base;
   const int c_begin = ct.c_begin, c_end = ct.c_end;
   const int kb_total = p.k >> 4, nkt = (kb_total + 3) >> 2;
   const bool swz = p.swizzled != 0;
   const uint32_t my = smem_addr(ring[warp]);
-  const WeightSource wsrc(p, n_base, lane);
+  const WeightSource wsrc0(p, n_base, lane), wsrc1(p, n_base + 16, lane);  // wsrc1: row group 1 (RG = 2)
   auto issue = [&](int c, int st) {
-    if (c < c_end) wsrc.issue(my + st * (uint32_t)sizeof(WarpStage), c, lane);
+    if (c < c_end) {
+      wsrc0.issue(my + st * RG * (uint32_t)sizeof(WarpStage), c, lane);
+      if constexpr (RG == 2) wsrc1.issue(my + (st * RG + 1) * (uint32_t)sizeof(WarpStage), c, lane);
+    }
     cp_async_commit();  // empty groups keep the group count uniform at the tail
   };
 
@@ -442,8 +465,10 @@ __global__ void __launch_bounds__(WARPS * 32, min_blocks<MT, WARPS>()) gemm_cp_a
     }
   };
 
-  Accumulators<MT <= 2 ? 2 : 1, MT> acc;
-  acc.zero();
+  // Two accumulator sets (even / odd K step) shorten the MMA chains of a lone row group with few tiles.
+  Accumulators<MT <= 2 && RG == 1 ? 2 : 1, MT> acc[RG];
+#pragma unroll
+  for (int grp = 0; grp < RG; ++grp) acc[grp].zero();
 #pragma unroll
   for (int s = 0; s < S - 1; ++s) issue(c_begin + s, s);
   // One chunk: x holds (or, without PREFETCH_X, receives) its activations; chunk c+1's go to x_next.
@@ -454,9 +479,6 @@ __global__ void __launch_bounds__(WARPS * 32, min_blocks<MT, WARPS>()) gemm_cp_a
     if constexpr (PREFETCH_X) load_x(x_next, c + 1); else load_x(x, c);  // L1/L2 hits, awaited with the stage
     cp_async_wait<S - 1>();
     __syncwarp();
-    uint4 w0, w1;
-    uint32_t wscale[2][2];
-    read_stage<BF16>(ring[warp][st], lane, w0, w1, wscale);
     uint32_t xscale[MT][2];
     if constexpr (A_FP4) {
 #pragma unroll
@@ -465,10 +487,28 @@ __global__ void __launch_bounds__(WARPS * 32, min_blocks<MT, WARPS>()) gemm_cp_a
         xscale[i][1] = f16_block_scale(x.sc[i][1]);
       }
     }
-    mma_chunk<BF16, BF16>(acc, w0, w1, wscale, [&](int i, int q, uint32_t (&b)[4]) {
-      if constexpr (A_FP4) decode_word_f16(word_of(x.v[i][0], q), xscale[i][q >> 1], b);
-      else b_from_16bit<BF16>(x.v[i][q], b);
-    });
+    // Two row groups share the activations: pair them for the BF16 decoder once, not once a group.
+    constexpr bool APART_ONCE = BF16 && RG > 1;
+    if constexpr (APART_ONCE) {
+#pragma unroll
+      for (int i = 0; i < MT; ++i)
+#pragma unroll
+        for (int q = 0; q < 4; ++q) {
+          uint32_t b[4];
+          b_from_16bit<true>(x.v[i][q], b);
+          x.v[i][q] = make_uint4(b[0], b[1], b[2], b[3]);
+        }
+    }
+#pragma unroll
+    for (int grp = 0; grp < RG; ++grp) {
+      uint4 w0, w1;
+      uint32_t wscale[2][2];
+      read_stage<BF16>(ring[warp][st][grp], lane, w0, w1, wscale);
+      mma_chunk<BF16, BF16>(acc[grp], w0, w1, wscale, [&](int i, int q, uint32_t (&b)[4]) {
+        if constexpr (A_FP4) decode_word_f16(word_of(x.v[i][0], q), xscale[i][q >> 1], b);
+        else b_from_16bit<BF16 && !APART_ONCE>(x.v[i][q], b);
+      });
+    }
     st = st + 1 == S ? 0 : st + 1;
   };
   // Two chunks an iteration, the activation registers swapping roles: no copy of the prefetched set.
@@ -479,8 +519,10 @@ __global__ void __launch_bounds__(WARPS * 32, min_blocks<MT, WARPS>()) gemm_cp_a
     if (c + 1 < c_end) step(c + 1, xb, xa);
   }
   cp_async_wait<0>();
-  acc.fold();
-  finish_tile<ACT, MT>(p, acc.v[0], n_base, m_base, g, t);
+#pragma unroll
+  for (int grp = 0; grp < RG; ++grp) acc[grp].fold();
+  finish_tile<ACT, MT, true, RG>(p, [&](int grp) -> float (&)[MT][4] { return acc[grp].v[0]; }, n_base, m_base, g,
+                                 t);
 }
 
 
@@ -580,7 +622,7 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_xsmem_kernel(const GemmParams
     st = st + 1 == S ? 0 : st + 1;
   }
   cp_async_wait<0>();
-  finish_tile<ACT, MT>(p, acc.v[0], n_base, m_base, g, t);
+  finish_tile<ACT, MT>(p, acc.group(), n_base, m_base, g, t);
 }
 
 // More than 48 KiB of dynamic shared memory is opt-in, per kernel and device: set it once per device.
@@ -605,9 +647,10 @@ cudaError_t allow_dynamic_smem(int bytes) {
 namespace nvfp4_cutlass {
 namespace {
 
-template <int ACT, int MT, int WARPS, int U, int STAGES>
+template <int ACT, int MT, int WARPS, int U, int STAGES, int RG>
 cudaError_t launch_sync(const GemmParams& p, cudaStream_t stream) {
-  const dim3 grid((p.n + 16 * WARPS - 1) / (16 * WARPS), (p.m + 8 * MT - 1) / (8 * MT), p.split_k);
+  static_assert(RG == 1 || (STAGES >= 3 && MT <= 2), "32 weight rows a warp: the cp.async kernel only");
+  const dim3 grid((p.n + 16 * RG * WARPS - 1) / (16 * RG * WARPS), (p.m + 8 * MT - 1) / (8 * MT), p.split_k);
   if (grid.y > 65535u || grid.z > 65535u) return cudaErrorInvalidConfiguration;
   if constexpr (STAGES >= 3) {  // cp.async ring: whole 128-wide chunks only
     if (p.k % 128) return cudaErrorInvalidValue;
@@ -619,7 +662,7 @@ cudaError_t launch_sync(const GemmParams& p, cudaStream_t stream) {
       if (e != cudaSuccess) return e;
       gemm_xsmem_kernel<ACT, MT, WARPS, STAGES><<<grid, WARPS * 32, bytes, stream>>>(p);
     } else {
-      gemm_cp_async_kernel<ACT, MT, WARPS, STAGES><<<grid, WARPS * 32, 0, stream>>>(p);
+      gemm_cp_async_kernel<ACT, MT, WARPS, STAGES, RG><<<grid, WARPS * 32, 0, stream>>>(p);
     }
   } else {
     gemm_small_m_kernel<ACT, MT, WARPS, U, STAGES><<<grid, WARPS * 32, 0, stream>>>(p);
@@ -627,13 +670,13 @@ cudaError_t launch_sync(const GemmParams& p, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
-template <int ACT, int MT, int WARPS, int U, int STAGES, int WGMMA>
+template <int ACT, int MT, int WARPS, int U, int STAGES, int WGMMA, int RG>
 cudaError_t launch_one(const GemmParams& p, cudaStream_t stream) {
   if constexpr (WGMMA) {  // tile_m is the wgmma N, warps come in warpgroups
-    static_assert(WARPS % 4 == 0 && U == 1, "wgmma configurations: whole warpgroups, unroll 1");
+    static_assert(WARPS % 4 == 0 && U == 1 && RG == 1, "wgmma configurations: whole warpgroups, unroll 1");
     return launch_wgmma<ACT, 8 * MT, WARPS / 4, STAGES>(p, stream);
   } else {
-    return launch_sync<ACT, MT, WARPS, U, STAGES>(p, stream);
+    return launch_sync<ACT, MT, WARPS, U, STAGES, RG>(p, stream);
   }
 }
 
@@ -645,28 +688,31 @@ cudaError_t launch_gemm_bf16(const GemmParams& p, GemmConfig cfg, cudaStream_t s
 cudaError_t launch_gemm_fp16(const GemmParams& p, GemmConfig cfg, cudaStream_t stream);
 cudaError_t launch_gemm_nvfp4(const GemmParams& p, GemmConfig cfg, cudaStream_t stream);
 
-// X-macro of compiled configurations (tile_m, warps, unroll, stages, wgmma). mma.sync kernels (wgmma 0) - stages
-// 1: load `unroll` chunks, then compute; 2: register double buffering; >= 3: the cp.async shared-memory ring of
-// that depth (unroll 1). wgmma kernels (wgmma 1): tile_m is the wgmma N (64, 128, 256), warps 4 per warpgroup of
-// 64 weight rows, stages the depth of the ring (>= 3).
+// X-macro of compiled configurations (tile_m, warps, unroll, stages, wgmma, warp_rows). mma.sync kernels (wgmma
+// 0) - stages 1: load `unroll` chunks, then compute; 2: register double buffering; >= 3: the cp.async
+// shared-memory ring of that depth (unroll 1), where tile_m <= 16 may give a warp 32 weight rows (warp_rows 32;
+// its static ring, warps * stages * 2.25 KiB, must stay under 48 KiB). wgmma kernels (wgmma 1): tile_m is the
+// wgmma N (64, 128, 256), warps 4 per warpgroup of 64 weight rows, stages the depth of the ring (>= 3).
 // CI compiles the base list; the GPU machine builds with NVFP4_CUTLASS_ALL_TACTICS for the extra ones.
-#define NVFP4_BASE_CONFIGS(X)                                                                             \
-  X(8, 4, 2, 1, 0) X(16, 4, 2, 1, 0) X(32, 4, 1, 1, 0) X(64, 4, 1, 1, 0) X(8, 8, 1, 4, 0) X(8, 4, 1, 8, 0) \
-  X(16, 4, 1, 4, 0) X(32, 4, 1, 4, 0) X(64, 8, 1, 4, 0) X(64, 4, 1, 4, 1) X(128, 8, 1, 4, 1) \
-  X(256, 8, 1, 3, 1)
+#define NVFP4_BASE_CONFIGS(X)                                                                              \
+  X(8, 4, 2, 1, 0, 16) X(16, 4, 2, 1, 0, 16) X(32, 4, 1, 1, 0, 16) X(64, 4, 1, 1, 0, 16) X(8, 8, 1, 4, 0, 16)    \
+  X(8, 4, 1, 8, 0, 16) X(16, 4, 1, 4, 0, 16) X(32, 4, 1, 4, 0, 16) X(64, 8, 1, 4, 0, 16) X(64, 4, 1, 4, 1, 16)   \
+  X(128, 8, 1, 4, 1, 16) X(256, 8, 1, 3, 1, 16) X(8, 4, 1, 4, 0, 32) X(16, 4, 1, 4, 0, 32)
 #ifdef NVFP4_CUTLASS_ALL_TACTICS
-#define NVFP4_EXTRA_CONFIGS(X)                                                                            \
-  X(8, 4, 2, 2, 0) X(16, 4, 2, 2, 0) X(8, 4, 1, 6, 0) X(16, 4, 1, 6, 0) X(16, 4, 1, 8, 0) X(16, 8, 1, 4, 0) \
-  X(8, 4, 1, 4, 0) X(32, 4, 2, 1, 0) X(32, 8, 1, 4, 0) X(64, 4, 1, 4, 0) X(64, 8, 1, 3, 0) X(128, 8, 1, 3, 0) \
-  X(128, 4, 1, 3, 0) X(64, 8, 1, 4, 1) X(128, 4, 1, 4, 1)
+#define NVFP4_EXTRA_CONFIGS(X)                                                                             \
+  X(8, 4, 2, 2, 0, 16) X(16, 4, 2, 2, 0, 16) X(8, 4, 1, 6, 0, 16) X(16, 4, 1, 6, 0, 16) X(16, 4, 1, 8, 0, 16)    \
+  X(16, 8, 1, 4, 0, 16) X(8, 4, 1, 4, 0, 16) X(32, 4, 2, 1, 0, 16) X(32, 8, 1, 4, 0, 16) X(64, 4, 1, 4, 0, 16)   \
+  X(64, 8, 1, 3, 0, 16) X(128, 8, 1, 3, 0, 16) X(128, 4, 1, 3, 0, 16) X(64, 8, 1, 4, 1, 16)                      \
+  X(128, 4, 1, 4, 1, 16)
 #else
 #define NVFP4_EXTRA_CONFIGS(X)
 #endif
 #define NVFP4_ALL_CONFIGS(X) NVFP4_BASE_CONFIGS(X) NVFP4_EXTRA_CONFIGS(X)
 
 // The body of launch_gemm_<act>: the compiled configuration that matches cfg, else cudaErrorInvalidValue.
-#define NVFP4_CONFIG_CASE(TM, W, U, S, WG)                                                             \
-  if (cfg.tile_m == TM && cfg.warps == W && cfg.unroll == U && cfg.stages == S && cfg.wgmma == WG) \
-    return launch_one<NVFP4_ACT, TM / 8, W, U, S, WG>(p, stream);
+#define NVFP4_CONFIG_CASE(TM, W, U, S, WG, WR)                                                          \
+  if (cfg.tile_m == TM && cfg.warps == W && cfg.unroll == U && cfg.stages == S && cfg.wgmma == WG &&   \
+      cfg.warp_rows == WR)                                                                               \
+    return launch_one<NVFP4_ACT, TM / 8, W, U, S, WG, WR / 16>(p, stream);
 
 }  // namespace nvfp4_cutlass

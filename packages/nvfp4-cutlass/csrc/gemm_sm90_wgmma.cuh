@@ -213,7 +213,7 @@ __global__ void __launch_bounds__(WG * 128, 1) gemm_wgmma_kernel(const GemmParam
 #pragma unroll
   for (int i = 0; i < TN / 2; ++i) cute::warpgroup_fence_operand(d[i]);
   cp_async_wait<0>();
-  finish_tile<ACT, MT, wgmma_split_ok(TN)>(p, acc.v[0], n_base, m_base, g, t);
+  finish_tile<ACT, MT, wgmma_split_ok(TN)>(p, acc.group(), n_base, m_base, g, t);
 }
 
 template <int ACT, int TN, int WG, int S>

@@ -28,10 +28,11 @@ struct GemmParams {
   int chunks_per_split;    // 128-wide K chunks per slice
 };
 
-// One compiled kernel configuration: tile_m activation rows per CTA, warps per CTA (tile_n = 16 * warps),
+// One compiled kernel configuration: tile_m activation rows per CTA, warps per CTA (tile_n = warp_rows * warps),
 // unroll = 128-wide K chunks whose loads are issued before any of them is computed, stages (1, 2: registers;
-// >= 3: depth of the cp.async shared-memory ring), wgmma = 1 for the warpgroup-MMA kernel (else mma.sync).
-struct GemmConfig { int tile_m, warps, unroll, stages, wgmma; };
+// >= 3: depth of the cp.async shared-memory ring), wgmma = 1 for the warpgroup-MMA kernel (else mma.sync),
+// warp_rows = weight rows a warp owns (16; 32 for some cp.async configurations).
+struct GemmConfig { int tile_m, warps, unroll, stages, wgmma, warp_rows = 16; };
 
 // Configurations compiled into this build (count written to *n).
 const GemmConfig* gemm_configs(int* n);

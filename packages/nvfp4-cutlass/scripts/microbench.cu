@@ -10,12 +10,13 @@
 //   ./microbench decode                # GEMMs only, M 1, 8 and 16
 //   ./microbench read                  # memory-pattern probes only
 //   ./microbench quantize              # the quantize kernel (bf16/fp16, both scale layouts) against a copy
-//   ./microbench N K M tile_m warps unroll stages wgmma split   # one case (for ncu)
+//   ./microbench N K M tile_m warps unroll stages wgmma split [warp_rows]   # one case (for ncu)
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include <cuda_bf16.h>
@@ -177,6 +178,11 @@ float host_bf16(uint16_t h) {
   std::memcpy(&f, &u, 4);
   return f;
 }
+std::string config_name(const GemmConfig& c) {
+  return "tm" + std::to_string(c.tile_m) + "_w" + std::to_string(c.warps) + "_u" + std::to_string(c.unroll) + "_s" +
+         std::to_string(c.stages) + (c.wgmma ? "_wgmma" : "") + (c.warp_rows == 32 ? "_r32" : "");
+}
+
 int check_all(const GemmConfig* cfgs, int ncfg) {
   const float e2m1[8] = {0.f, .5f, 1.f, 1.5f, 2.f, 3.f, 4.f, 6.f};
   int bad = 0;
@@ -216,9 +222,8 @@ int check_all(const GemmConfig* cfgs, int ncfg) {
         }
         if (!(worst <= 1.0)) {
           ++bad;
-          std::printf("MISMATCH m=%d k=%d tm%d_w%d_u%d_s%d%s split=%d: worst error %.3g x 1e-4 of sum|terms|\n", m,
-                      k, cfgs[c].tile_m, cfgs[c].warps, cfgs[c].unroll, cfgs[c].stages, cfgs[c].wgmma ? "_wgmma" : "",
-                      split, worst);
+          std::printf("MISMATCH m=%d k=%d %s split=%d: worst error %.3g x 1e-4 of sum|terms|\n", m, k,
+                      config_name(cfgs[c]).c_str(), split, worst);
         }
       }
   }
@@ -284,9 +289,9 @@ int main(int argc, char** argv) {
   int ncfg = 0;
   const GemmConfig* cfgs = gemm_configs(&ncfg);
   if (!std::getenv("MICROBENCH_NO_CHECK") && check_all(cfgs, ncfg)) return 1;  // set it for ncu runs
-  if (argc == 10) {  // one case, a few launches (ncu)
+  if (argc == 10 || argc == 11) {  // one case, a few launches (ncu); argv[10]: warp_rows (default 16)
     Problem pr(atoi(argv[1]), atoi(argv[2]), atoi(argv[3]));
-    GemmConfig c{atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), atoi(argv[7]), atoi(argv[8])};
+    GemmConfig c{atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), atoi(argv[7]), atoi(argv[8]), argc == 11 ? atoi(argv[10]) : 16};
     std::printf("%.1f us\n", time_gemm(tm, pr, c, atoi(argv[9])));
     return 0;
   }
@@ -340,8 +345,7 @@ int main(int argc, char** argv) {
           const float us = time_gemm(tm, pr, cfgs[i], sp);
           if (us > 0 && us < best) { best = us; best_split = sp; }
         }
-        std::printf("%dx%d,%d,tm%d_w%d_u%d_s%d%s,%d,%.2f,%.3f\n", s[0], s[1], m, cfgs[i].tile_m, cfgs[i].warps,
-                    cfgs[i].unroll, cfgs[i].stages, cfgs[i].wgmma ? "_wgmma" : "", best_split, best,
+        std::printf("%dx%d,%d,%s,%d,%.2f,%.3f\n", s[0], s[1], m, config_name(cfgs[i]).c_str(), best_split, best,
                     pr.weight_bytes() / best / 1e6);
       }
     }

@@ -126,6 +126,19 @@ def test_is_valid_rejects():
     assert "CutlassTactic" in is_valid(p, "fast", BASE_CONFIGS)
 
 
+def test_two_row_groups_a_warp():
+    t = CutlassTactic(16, 128, 1, 1, 4, False, 32)
+    assert t.warps == 4 and t.config == (16, 4, 1, 4, 0, 32)
+    p = problem(16, 8192, 8192)
+    assert is_valid(p, t, BASE_CONFIGS) is None
+    assert "not compiled" in is_valid(p, CutlassTactic(16, 96, 1, 1, 4, False, 24), BASE_CONFIGS)
+    assert "not compiled" in is_valid(p, CutlassTactic(16, 120, 1, 1, 4, False, 32), BASE_CONFIGS)
+    # offered at M = 16 with the split that fills the GPU: 8192 / 128 tiles x 4 warps x split >= 132 x 8 / 2
+    ts = [t for t in valid_tactics(p, BASE_CONFIGS) if t.warp_rows == 32]
+    assert ts and all(t.tile_n == 32 * t.warps for t in ts)
+    assert 64 * ts[0].warps * ts[0].split_k >= 132 * 4
+
+
 def test_tactic_is_frozen_and_hashable():
     t = CutlassTactic(8, 64, 4, 1, 8)
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -44,10 +44,29 @@ def test_wgmma_configurations(a_format, out_dtype):
     # every compiled wgmma configuration: partial tiles in M and N, odd and even chunk counts, both scale
     # layouts, split-K where the tile allows it
     assert _WGMMA, "the build has wgmma configurations"
-    for tm, warps, unroll, stages, _ in _WGMMA:
+    for tm, warps, unroll, stages, _, _ in _WGMMA:
         for m, n, k in ((1, 64, 128), (tm + 3, 200, 640), (2 * tm - 5, 16 * warps + 16, 1152)):
             for split in (1, 3):
                 t = CutlassTactic(tm, 16 * warps, split, unroll, stages, True)
+                layout = "swizzled" if m % 2 else "linear"
+                if is_valid(GemmProblem(m, n, k, a_format, out_dtype, True, layout, torch.device("cuda")), t):
+                    continue
+                _run(m, n, k, a_format, layout, out_dtype, t)
+
+
+_TWO_GROUPS = sorted(c for c in (compiled_configs() or ()) if c[5] == 32)
+
+
+@pytest.mark.parametrize("a_format", ["bf16", "fp16", "nvfp4"])
+@pytest.mark.parametrize("out_dtype", [torch.bfloat16, torch.float16, torch.float32])
+def test_two_row_group_configurations(a_format, out_dtype):
+    # every compiled 32-rows-a-warp configuration: the second row group partly or wholly past N, partial M
+    # tiles, both scale layouts, split-K (both groups published before the tile's one arrival)
+    assert _TWO_GROUPS, "the build has 32-row configurations"
+    for tm, warps, unroll, stages, _, rows in _TWO_GROUPS:
+        for m, n, k in ((1, 8, 128), (tm - 3, 32 * warps + 24, 640), (tm, 32 * warps - 8, 1152), (tm, 300, 2048)):
+            for split in (1, 3):
+                t = CutlassTactic(tm, rows * warps, split, unroll, stages, False, rows)
                 layout = "swizzled" if m % 2 else "linear"
                 if is_valid(GemmProblem(m, n, k, a_format, out_dtype, True, layout, torch.device("cuda")), t):
                     continue

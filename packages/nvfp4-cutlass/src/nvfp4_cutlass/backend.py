@@ -82,5 +82,6 @@ class CutlassBackend(Backend):
         mod.gemm(b_data.data_ptr(), b.scale.data_ptr(), b.global_scale.data_ptr(), a_data.data_ptr(), a_scale, a_gs,
                  0 if bias is None else bias.data_ptr(), out.data_ptr(), partials, counters, m, n, k,
                  _ACT[problem.a_format], swizzled, _OUT[problem.out_dtype], tactic.tile_m, tactic.warps,
-                 tactic.unroll, tactic.stages, tactic.wgmma, tactic.split_k, chunks_per_split(k, tactic.split_k),
+                 tactic.unroll, tactic.stages, tactic.wgmma, tactic.warp_rows, tactic.split_k,
+                 chunks_per_split(k, tactic.split_k),
                  stream)

@@ -25,8 +25,9 @@ def module() -> ModuleType:
 
 
 @functools.lru_cache(maxsize=1)
-def compiled_configs() -> frozenset[tuple[int, int, int, int, int]] | None:
-    """``(tile_m, warps, unroll, stages, wgmma)`` configurations in the built module; None when it is not importable."""
+def compiled_configs() -> frozenset[tuple[int, int, int, int, int, int]] | None:
+    """``(tile_m, warps, unroll, stages, wgmma, warp_rows)`` configurations in the built module; None when it is not
+    importable."""
     mod, _ = load()
     if mod is None:
         return None

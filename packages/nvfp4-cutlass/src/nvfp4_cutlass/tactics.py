@@ -1,8 +1,10 @@
 """How the sm_90a GEMM kernels can run a problem: the tactic dataclass and the one validity function.
 
-The kernels compute ``D^T = W x X^T``: each warp owns 16 weight rows, each CTA ``tile_n = 16 * warps`` of
-them and ``tile_m`` activation rows; ``split_k`` CTAs share a tile's K range (the last reduces the FP32
-partials); ``unroll`` 128-wide K chunks have their loads in flight before the first is decoded; with
+The kernels compute ``D^T = W x X^T``: each warp owns ``warp_rows`` weight rows (16, or 32 for the cp.async
+kernel at tile_m <= 16, where the two 16-row groups share the warp's activation reads), each CTA
+``tile_n = warp_rows * warps`` of them and ``tile_m`` activation rows; ``split_k`` CTAs share a tile's K range
+(the last reduces the FP32 partials); ``unroll`` 128-wide K chunks have their loads in flight before the first
+is decoded; with
 ``stages = 2`` the next ``unroll`` chunks load while the current ones are decoded and multiplied, and with
 ``stages >= 3`` the weights stream through a per-warp cp.async ring of that many shared-memory stages
 (K must then be a multiple of 128).
@@ -27,25 +29,29 @@ SM_COUNT = 132
 #: Resident warps per SM the split-K heuristic aims for: 16 for the lean tile_m=8 kernels, 8 for wider tiles
 #: (their registers allow fewer); measured best on the H100 (scripts/bench.py sweeps the neighbours).
 TARGET_WARPS_PER_SM = {8: 16, 16: 8, 32: 8, 64: 8, 128: 8, 256: 8}
-#: Configurations every build compiles (tile_m, warps, unroll, stages, wgmma); CI builds only these.
-BASE_CONFIGS = frozenset({(8, 4, 2, 1, 0), (16, 4, 2, 1, 0), (32, 4, 1, 1, 0), (64, 4, 1, 1, 0),
-                          (8, 8, 1, 4, 0), (8, 4, 1, 8, 0), (16, 4, 1, 4, 0), (32, 4, 1, 4, 0), (64, 8, 1, 4, 0),
-                          (64, 4, 1, 4, 1), (128, 8, 1, 4, 1), (256, 8, 1, 3, 1)})
+#: Configurations every build compiles (tile_m, warps, unroll, stages, wgmma, warp_rows); CI builds only these.
+BASE_CONFIGS = frozenset({(8, 4, 2, 1, 0, 16), (16, 4, 2, 1, 0, 16), (32, 4, 1, 1, 0, 16), (64, 4, 1, 1, 0, 16),
+                          (8, 8, 1, 4, 0, 16), (8, 4, 1, 8, 0, 16), (16, 4, 1, 4, 0, 16), (32, 4, 1, 4, 0, 16),
+                          (64, 8, 1, 4, 0, 16), (64, 4, 1, 4, 1, 16), (128, 8, 1, 4, 1, 16), (256, 8, 1, 3, 1, 16),
+                          (8, 4, 1, 4, 0, 32), (16, 4, 1, 4, 0, 32)})
 #: From this many stages on, the weights stream through a cp.async shared-memory ring (whole 128-wide chunks).
 CP_ASYNC_STAGES = 3
 TILE_MS = (8, 16, 32, 64, 128, 256)
 MAX_SPLIT_K = 64
 #: Heuristic order per M bucket (first compiled and valid one wins), from the H100 sweeps of 2026-11-25
-#: (scripts/microbench.cu). Up to M = 32 the mma.sync kernels win (tile_m >= 32 stage the activation tile in
+#: (scripts/microbench.cu). 32 weight rows a warp (H200, 2026-11-30) win on the large layers at M = 8-16
+#: (57344x8192, M = 16: 186.7 -> 142.9 us) and lose on the small ones (6144x4096: 21.5 -> 24.5 us), so they come
+#: second and the tuner decides. Up to M = 32 the mma.sync kernels win (tile_m >= 32 stage the activation tile in
 #: shared memory); from M = 64 on the wgmma kernel does (8192x8192: M=64 64 -> 56 us, M=256 143 -> 93 us,
 #: M=1024 560 -> 266 us).
 PREFERRED = {
-    8: ((8, 8, 1, 4, 0), (8, 4, 1, 4, 0), (8, 4, 1, 8, 0), (8, 4, 2, 1, 0)),
-    16: ((16, 4, 1, 4, 0), (16, 4, 1, 6, 0), (16, 4, 2, 1, 0)),
-    32: ((32, 8, 1, 4, 0), (32, 4, 1, 4, 0), (32, 4, 1, 1, 0)),
-    64: ((64, 4, 1, 4, 1), (64, 8, 1, 4, 1), (64, 4, 1, 4, 0), (64, 8, 1, 3, 0)),
-    256: ((128, 8, 1, 4, 1), (128, 4, 1, 4, 1), (256, 8, 1, 3, 1), (64, 8, 1, 4, 1), (64, 8, 1, 3, 0)),
-    None: ((256, 8, 1, 3, 1), (128, 8, 1, 4, 1), (128, 8, 1, 3, 0), (64, 8, 1, 4, 0)),
+    8: ((8, 8, 1, 4, 0, 16), (8, 4, 1, 4, 0, 32), (8, 4, 1, 4, 0, 16), (8, 4, 1, 8, 0, 16), (8, 4, 2, 1, 0, 16)),
+    16: ((16, 4, 1, 4, 0, 16), (16, 4, 1, 4, 0, 32), (16, 4, 1, 6, 0, 16), (16, 4, 2, 1, 0, 16)),
+    32: ((32, 8, 1, 4, 0, 16), (32, 4, 1, 4, 0, 16), (32, 4, 1, 1, 0, 16)),
+    64: ((64, 4, 1, 4, 1, 16), (64, 8, 1, 4, 1, 16), (64, 4, 1, 4, 0, 16), (64, 8, 1, 3, 0, 16)),
+    256: ((128, 8, 1, 4, 1, 16), (128, 4, 1, 4, 1, 16), (256, 8, 1, 3, 1, 16), (64, 8, 1, 4, 1, 16),
+          (64, 8, 1, 3, 0, 16)),
+    None: ((256, 8, 1, 3, 1, 16), (128, 8, 1, 4, 1, 16), (128, 8, 1, 3, 0, 16), (64, 8, 1, 4, 0, 16)),
 }
 #: tile_m values of the wgmma kernel (its instruction's N).
 WGMMA_TILE_MS = (64, 128, 256)
@@ -54,19 +60,20 @@ WGMMA_TILE_MS = (64, 128, 256)
 @dataclass(frozen=True)
 class CutlassTactic:
     tile_m: int  # activation rows per CTA: 8 per MMA tile, 1..8 tiles a warp
-    tile_n: int  # weight rows per CTA: 16 per warp
+    tile_n: int  # weight rows per CTA: warp_rows per warp
     split_k: int  # CTAs along K per output tile
     unroll: int  # 128-wide K chunks loaded before decoding
     stages: int = 1  # 2: register double buffering; >= 3: depth of the cp.async shared-memory ring
     wgmma: bool = False  # the warpgroup-MMA kernel (tile_n = 64 per warpgroup) instead of mma.sync
+    warp_rows: int = 16  # weight rows a warp owns: 16, or 32 (two row groups sharing the activation reads)
 
     @property
     def warps(self) -> int:
-        return self.tile_n // 16
+        return self.tile_n // self.warp_rows
 
     @property
-    def config(self) -> tuple[int, int, int, int, int]:
-        return (self.tile_m, self.warps, self.unroll, self.stages, int(self.wgmma))
+    def config(self) -> tuple[int, int, int, int, int, int]:
+        return (self.tile_m, self.warps, self.unroll, self.stages, int(self.wgmma), self.warp_rows)
 
 
 def k_chunks(k: int) -> int:
@@ -83,9 +90,9 @@ def _normalized_split(k: int, split: int) -> int:
     return -(-k_chunks(k) // chunks_per_split(k, split))
 
 
-def heuristic_split(problem: GemmProblem, tile_m: int, tile_n: int) -> int:
+def heuristic_split(problem: GemmProblem, tile_m: int, tile_n: int, warps: int) -> int:
     tiles = math.ceil(problem.n / tile_n) * math.ceil(problem.m / tile_m)
-    want = max(1, round(SM_COUNT * TARGET_WARPS_PER_SM[tile_m] / (tiles * (tile_n // 16))))
+    want = max(1, round(SM_COUNT * TARGET_WARPS_PER_SM[tile_m] / (tiles * warps)))
     # at least 4 chunks (512 K) per slice: shorter slices spend more on the reduction than they win
     return _normalized_split(problem.k, min(want, max(1, k_chunks(problem.k) // 4)))
 
@@ -106,8 +113,8 @@ def allowed_tile_ms(m: int) -> tuple[int, ...]:
 def valid_tactics(problem: GemmProblem, compiled: frozenset | None = None) -> list[CutlassTactic]:
     """Every tactic the built kernels can run ``problem`` with; the first is the heuristic pick.
 
-    ``compiled``: the ``(tile_m, warps, unroll, stages, wgmma)`` configurations of the build (default: the
-    native module's, or the base set every build has when the module is not importable).
+    ``compiled``: the ``(tile_m, warps, unroll, stages, wgmma, warp_rows)`` configurations of the build (default:
+    the native module's, or the base set every build has when the module is not importable).
     """
     if compiled is None:
         from .native import compiled_configs
@@ -116,9 +123,9 @@ def valid_tactics(problem: GemmProblem, compiled: frozenset | None = None) -> li
     m = problem.m
     out: list[CutlassTactic] = []
 
-    def add(cfg: tuple[int, int, int, int, int], split: int) -> None:
-        tm, warps, unroll, stages, wgmma = cfg
-        t = CutlassTactic(tm, 16 * warps, _normalized_split(problem.k, split), unroll, stages, bool(wgmma))
+    def add(cfg: tuple[int, int, int, int, int, int], split: int) -> None:
+        tm, warps, unroll, stages, wgmma, rows = cfg
+        t = CutlassTactic(tm, rows * warps, _normalized_split(problem.k, split), unroll, stages, bool(wgmma), rows)
         if t not in out and is_valid(problem, t, compiled) is None:
             out.append(t)
 
@@ -128,13 +135,13 @@ def valid_tactics(problem: GemmProblem, compiled: frozenset | None = None) -> li
     others = sorted((c for c in compiled if c[0] in tiles and c not in preferred),
                     key=lambda c: (c[0], c[4], c[1], -c[3]))
     for cfg in preferred + others:
-        h = heuristic_split(problem, cfg[0], 16 * cfg[1])
+        h = heuristic_split(problem, cfg[0], cfg[5] * cfg[1], cfg[1])
         add(cfg, h)
         for split in (1, h // 2, h * 2):
             add(cfg, split)
     if not out:  # nothing compiled fits the tile rules: run any compiled tile
         for cfg in sorted(compiled):
-            add(cfg, heuristic_split(problem, cfg[0], 16 * cfg[1]))
+            add(cfg, heuristic_split(problem, cfg[0], cfg[5] * cfg[1], cfg[1]))
     return out
 
 
@@ -146,7 +153,7 @@ def is_valid(problem: GemmProblem, tactic: object, compiled: frozenset | None = 
         from .native import compiled_configs
 
         compiled = compiled_configs() or BASE_CONFIGS
-    if tactic.tile_n % 16 or tactic.config not in compiled:
+    if tactic.warp_rows not in (16, 32) or tactic.tile_n % tactic.warp_rows or tactic.config not in compiled:
         return f"{tactic} is not compiled into this build (compiled: {sorted(compiled)})"
     if tactic.stages >= CP_ASYNC_STAGES and problem.k % K_CHUNK:
         return f"stages={tactic.stages} (cp.async ring) needs K % {K_CHUNK} == 0, got K={problem.k}"
