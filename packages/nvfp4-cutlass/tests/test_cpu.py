@@ -84,6 +84,16 @@ def test_heuristic_small_m_fills_the_gpu():
     assert t.tile_m == 16 and t.split_k == 1
 
 
+def test_heuristic_split_follows_the_sm_count():
+    # fewer SMs (an H100 PCIe has 114, an H20 78) want fewer K slices to fill them
+    p = problem(1, 8192, 8192)
+    full = valid_tactics(p, BASE_CONFIGS, sm_count=132)[0]
+    small = valid_tactics(p, BASE_CONFIGS, sm_count=66)[0]
+    assert full.config == small.config
+    assert small.split_k < full.split_k
+    assert valid_tactics(p, BASE_CONFIGS) == valid_tactics(p, BASE_CONFIGS, sm_count=132)
+
+
 def test_medium_and_large_m_prefer_the_wgmma_kernel():
     # H100, 8192x8192: M=64 64 -> 56 us, M=256 143 -> 93 us, M=1024 560 -> 266 us against the mma.sync tiles
     t = valid_tactics(problem(64, 8192, 8192), BASE_CONFIGS)[0]

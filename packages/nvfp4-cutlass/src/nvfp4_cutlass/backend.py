@@ -48,7 +48,7 @@ class CutlassBackend(Backend):
         return device.device_reason(problem.device)
 
     def tactics(self, problem: GemmProblem):
-        return valid_tactics(problem)
+        return valid_tactics(problem, sm_count=device.device_sms(problem.device))
 
     def run(self, problem: GemmProblem, tactic, a, b: NVFP4Tensor, *, bias, out) -> None:
         if problem.device.index is not None and problem.device.index != torch.cuda.current_device():

@@ -9,6 +9,7 @@ import torch
 from nvfp4.backend import Availability
 
 from . import native
+from .tactics import SM_COUNT
 
 
 @functools.cache
@@ -20,6 +21,23 @@ def capability_reason(index: int) -> str | None:
         return (f"the kernels are built for sm_90a (Hopper, compute capability 9.x); cuda:{index} is {name} "
                 f"with compute capability {major}.{minor}")
     return None
+
+
+@functools.cache
+def sm_count(index: int) -> int:
+    """Streaming multiprocessors of CUDA device ``index`` (what the split-K heuristic fills)."""
+    return torch.cuda.get_device_properties(index).multi_processor_count
+
+
+def device_sms(dev: torch.device) -> int:
+    """``sm_count`` of a problem's device; the tuned-on H100's 132 when it is not a CUDA device that answers
+    (listing tactics must not need a GPU)."""
+    if dev.type != "cuda" or not torch.cuda.is_available():
+        return SM_COUNT
+    try:
+        return sm_count(dev.index if dev.index is not None else torch.cuda.current_device())
+    except Exception:  # a device that cannot be queried cannot run the kernels either; its tactics still list
+        return SM_COUNT
 
 
 def availability() -> Availability:

@@ -24,7 +24,8 @@ from nvfp4.problem import GemmProblem
 
 #: K columns a warp covers per loop step (each of its 32 threads holds 32 consecutive values of two rows).
 K_CHUNK = 128
-#: Streaming multiprocessors of the H100 SXM this was tuned on.
+#: Streaming multiprocessors the split heuristic assumes when the caller does not give the device's count
+#: (the H100 and H200 SXM this was tuned on both have 132; an H100 PCIe has 114).
 SM_COUNT = 132
 #: Resident warps per SM the split-K heuristic aims for: 16 for the lean tile_m=8 kernels, 8 for wider tiles
 #: (their registers allow fewer); measured best on the H100 (scripts/bench.py sweeps the neighbours).
@@ -90,9 +91,9 @@ def _normalized_split(k: int, split: int) -> int:
     return -(-k_chunks(k) // chunks_per_split(k, split))
 
 
-def heuristic_split(problem: GemmProblem, tile_m: int, tile_n: int, warps: int) -> int:
+def heuristic_split(problem: GemmProblem, tile_m: int, tile_n: int, warps: int, sm_count: int = SM_COUNT) -> int:
     tiles = math.ceil(problem.n / tile_n) * math.ceil(problem.m / tile_m)
-    want = max(1, round(SM_COUNT * TARGET_WARPS_PER_SM[tile_m] / (tiles * warps)))
+    want = max(1, round(sm_count * TARGET_WARPS_PER_SM[tile_m] / (tiles * warps)))
     # at least 4 chunks (512 K) per slice: shorter slices spend more on the reduction than they win
     return _normalized_split(problem.k, min(want, max(1, k_chunks(problem.k) // 4)))
 
@@ -110,11 +111,13 @@ def allowed_tile_ms(m: int) -> tuple[int, ...]:
     return (64, 128, 256)
 
 
-def valid_tactics(problem: GemmProblem, compiled: frozenset | None = None) -> list[CutlassTactic]:
+def valid_tactics(problem: GemmProblem, compiled: frozenset | None = None,
+                  sm_count: int = SM_COUNT) -> list[CutlassTactic]:
     """Every tactic the built kernels can run ``problem`` with; the first is the heuristic pick.
 
     ``compiled``: the ``(tile_m, warps, unroll, stages, wgmma, warp_rows)`` configurations of the build (default:
     the native module's, or the base set every build has when the module is not importable).
+    ``sm_count``: the device's streaming multiprocessors, which the split-K heuristic fills.
     """
     if compiled is None:
         from .native import compiled_configs
@@ -135,13 +138,13 @@ def valid_tactics(problem: GemmProblem, compiled: frozenset | None = None) -> li
     others = sorted((c for c in compiled if c[0] in tiles and c not in preferred),
                     key=lambda c: (c[0], c[4], c[1], -c[3]))
     for cfg in preferred + others:
-        h = heuristic_split(problem, cfg[0], cfg[5] * cfg[1], cfg[1])
+        h = heuristic_split(problem, cfg[0], cfg[5] * cfg[1], cfg[1], sm_count)
         add(cfg, h)
         for split in (1, h // 2, h * 2):
             add(cfg, split)
     if not out:  # nothing compiled fits the tile rules: run any compiled tile
         for cfg in sorted(compiled):
-            add(cfg, heuristic_split(problem, cfg[0], cfg[5] * cfg[1], cfg[1]))
+            add(cfg, heuristic_split(problem, cfg[0], cfg[5] * cfg[1], cfg[1], sm_count))
     return out
 
 
