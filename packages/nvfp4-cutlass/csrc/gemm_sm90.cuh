@@ -487,7 +487,8 @@ __global__ void __launch_bounds__(WARPS * 32, min_blocks<MT, WARPS>()) gemm_cp_a
         xscale[i][1] = f16_block_scale(x.sc[i][1]);
       }
     }
-    // Two row groups share the activations: pair them for the BF16 decoder once, not once a group.
+    // Two row groups share the activations: pair them for the BF16 decoder once, not once a group. (W4A4 still
+    // decodes its packed activation words once a group: hoisting that needs 4x the activation registers.)
     constexpr bool APART_ONCE = BF16 && RG > 1;
     if constexpr (APART_ONCE) {
 #pragma unroll
