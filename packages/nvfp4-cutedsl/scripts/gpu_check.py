@@ -1,6 +1,7 @@
 """Correctness sweep and benchmark of the cutedsl backend against torch BF16, on one GPU.
 
     python gpu_check.py correct      # every tactic on odd shapes, all formats and layouts
+    python gpu_check.py correct-regs # the same, weight_regs tactics only
     python gpu_check.py bench        # N x K in {8192x8192, 8192x28672}, M in {1,16,256,1024,8192}
 
 Prints one line per check (flushed, so a hang shows where it stopped) and a
@@ -33,7 +34,7 @@ def log(msg: str) -> None:
         f.write(msg + "\n")
 
 
-def correct(smoke: bool = False) -> int:
+def correct(smoke: bool = False, regs_only: bool = False) -> int:
     be = CuteDslBackend()
     shapes = [(1, 256, 256), (17, 96, 160), (33, 384, 512), (5, 256, 8192), (200, 520, 1024), (300, 264, 2048)]
     if smoke:
@@ -54,7 +55,8 @@ def correct(smoke: bool = False) -> int:
                     continue
                 a, b, bias = make_problem_inputs(m, n, k, a_format, layout, DEV,
                                                  bias_dtype=out_dtype if has_bias else None, seed=i)
-                for tactic in be.tactics(problem)[:1] if smoke else be.tactics(problem):
+                tactics = [t for t in be.tactics(problem) if t.weight_regs or not regs_only]
+                for tactic in tactics[:1] if smoke else tactics:
                     runs += 1
                     out = torch.full((m, n), float("nan"), dtype=out_dtype, device=DEV)
                     try:
@@ -141,7 +143,55 @@ def bench() -> None:
             t, tac = best
             log(f"| {n}x{k} | {m} | {tt:.1f} | {t:.1f} | {tt / t:.2f}x | {tg:.1f} / {cg:.1f} | {tg / cg:.2f}x | "
                 f"w{tac.tile_w} x{tac.tile_x} s{tac.stages} {'swap' if tac.swap_ab else 'noswap'} "
-                f"sk{tac.split_k} | {rel:.1e} |")
+                f"sk{tac.split_k}{' regs' if tac.weight_regs else ''} | {rel:.1e} |")
+
+
+def sweep() -> None:
+    """Time weight_regs tactic variants at decode sizes (to choose the candidates), one line each."""
+    import itertools
+
+    from triton.testing import do_bench
+
+    from nvfp4_cutedsl.backend import _split_for
+    from nvfp4_cutedsl.tactics import Sm90Tactic, tactic_problem
+
+    be = CuteDslBackend()
+    for n, k in ((8192, 8192), (8192, 28672), (57344, 8192)):
+        b = nvfp4.quantize(torch.randn(n, k, device=DEV), layout="linear")
+        for m in (1, 16):
+            x = torch.randn(m, k, device=DEV).to(torch.bfloat16)
+            out = torch.empty(m, n, dtype=torch.bfloat16, device=DEV)
+            problem = GemmProblem(m, n, k, "bf16", torch.bfloat16, False, "linear", DEV)
+            tx = 8 if m <= 8 else 16
+            res = []
+            for tw, stages, sk_mul in itertools.product((64, 128), (4, 8, 12), (1, 2)):
+                sk = _split_for(problem, tw, tx) * sk_mul
+                tac = Sm90Tactic(tw, tx, stages, True, sk, weight_regs=True)
+                if tactic_problem(tac, problem):
+                    continue
+                be.run(problem, tac, x, b, bias=None, out=out)
+                t = do_bench(lambda t_=tac: be.run(problem, t_, x, b, bias=None, out=out), return_mode="median") * 1e3
+                res.append((t, tac))
+            res.sort(key=lambda r: r[0])
+            for t, tac in res[:4]:
+                log(f"sweep N={n} K={k} M={m}: {t:.1f} us w{tac.tile_w} x{tac.tile_x} s{tac.stages} sk{tac.split_k}")
+        del b
+        torch.cuda.empty_cache()
+
+
+def one(n: int, k: int, m: int, tw: int, tx: int, stages: int, sk: int, regs: int) -> None:
+    """Run one tactic ten times (a target for Nsight Compute)."""
+    from nvfp4_cutedsl.tactics import Sm90Tactic
+
+    be = CuteDslBackend()
+    b = nvfp4.quantize(torch.randn(n, k, device=DEV), layout="linear")
+    x = torch.randn(m, k, device=DEV).to(torch.bfloat16)
+    out = torch.empty(m, n, dtype=torch.bfloat16, device=DEV)
+    problem = GemmProblem(m, n, k, "bf16", torch.bfloat16, False, "linear", DEV)
+    tac = Sm90Tactic(tw, tx, stages, True, sk, weight_regs=bool(regs))
+    for _ in range(10):
+        be.run(problem, tac, x, b, bias=None, out=out)
+    torch.cuda.synchronize()
 
 
 def _graph_time(fn, do_bench) -> float:
@@ -165,6 +215,12 @@ if __name__ == "__main__":
         rc = 1 if correct(smoke=True) else 0
     if what in ("correct", "all"):
         rc = 1 if correct() else 0
+    if what == "correct-regs":  # only the register-sourced (weight_regs) tactics
+        rc = 1 if correct(regs_only=True) else 0
+    if what == "one":
+        one(*(int(v) for v in sys.argv[2:10]))
+    if what == "sweep":
+        sweep()
     if what in ("bench", "all"):
         bench()
     sys.exit(rc)

@@ -15,10 +15,15 @@ for step in $STEPS; do
   case $step in
     smoke) timeout ${T_SMOKE:-60} python3 $HERE/scripts/gpu_check.py smoke > "$OUT/smoke.txt" 2>&1; rc=$?; echo "smoke rc=$rc";
            grep -E '^(PASS|FAIL|SKIP|correctness)' "$OUT/smoke.txt"; [ $rc = 0 ] || { tail -30 "$OUT/smoke.txt"; exit 1; } ;;
+    correct-regs) timeout ${T_CORRECT:-150} python3 $HERE/scripts/gpu_check.py correct-regs > "$OUT/correct-regs.txt" 2>&1;
+             echo "correct-regs rc=$?"; grep -c '^PASS' "$OUT/correct-regs.txt";
+             grep -E '^(FAIL|SKIP|correctness)' "$OUT/correct-regs.txt" | head -20 ;;
     correct) timeout ${T_CORRECT:-150} python3 $HERE/scripts/gpu_check.py correct > "$OUT/correct.txt" 2>&1; echo "correct rc=$?";
              grep -c '^PASS' "$OUT/correct.txt"; grep -E '^(FAIL|SKIP|correctness)' "$OUT/correct.txt" | head -20 ;;
     conformance) timeout ${T_CONF:-200} python3 -m pytest -q -p no:cacheprovider $HERE/tests ${CONF_K:+-k "$CONF_K"} > "$OUT/pytest.txt" 2>&1;
                  echo "pytest rc=$?"; grep -E '^(FAILED|ERROR)' "$OUT/pytest.txt" | head -10; tail -3 "$OUT/pytest.txt" ;;
+    sweep) timeout ${T_SWEEP:-200} python3 $HERE/scripts/gpu_check.py sweep > "$OUT/sweep.txt" 2>&1; echo "sweep rc=$?";
+           grep -E '^sweep' "$OUT/sweep.txt" ;;
     bench) timeout ${T_BENCH:-200} python3 $HERE/scripts/gpu_check.py bench > "$OUT/bench.txt" 2>&1; echo "bench rc=$?";
            grep -E 'BENCH-FAIL|compiled' "$OUT/bench.txt" | head -8; sed -n '/^| N x K/,$p' "$OUT/bench.txt" ;;
   esac

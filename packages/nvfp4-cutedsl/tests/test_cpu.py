@@ -20,10 +20,23 @@ from nvfp4_cutedsl.kernels.decode import (
     PAIR_SEL_BF16,
     PAIR_SEL_F16,
     SIGN_SEL,
+    BF16_APART_MASK,
+    BF16_APART_MUL,
+    BF16_NIBBLES,
+    F16_NIBBLE_MASKS,
+    F16_PAIR_SEL,
+    GATHER_JOIN,
+    bf16_pair_sel,
     emulate_fp4x4,
+    emulate_gather,
+    emulate_pairs_bf16,
+    emulate_pairs_f16,
+    fp4_pairs_ptx,
     fp4x8_ptx,
+    gather_ptx,
     prmt,
     scale_pair_ptx,
+    scale_pairs_ptx,
 )
 from nvfp4_cutedsl.kernels.scale_layout import scale_layout_spec
 
@@ -78,7 +91,21 @@ def test_tactic_validity_reasons():
     assert "split_k" in tactic_problem(Sm90Tactic(split_k=8), _problem(k=256))
     assert ">= 3" in tactic_problem(Sm90Tactic(stages=2), p)
     assert tactic_problem(Sm90Tactic(), p) is None
-    assert all(t.threads in (128, 256) for t in candidate_tactics(_problem(m=8192)))
+    assert all(t.threads in (128, 256, 160, 288) for t in candidate_tactics(_problem(m=8192)))
+
+
+def test_weight_regs_tactics():
+    p = _problem()
+    t = Sm90Tactic(tile_w=128, tile_x=16, stages=2, weight_regs=True)
+    assert tactic_problem(t, p) is None and t.threads == 256 + 32
+    assert "swap_ab" in tactic_problem(Sm90Tactic(tile_w=16, tile_x=64, swap_ab=False, weight_regs=True), p)
+    assert "weight-only" in tactic_problem(Sm90Tactic(weight_regs=True), _problem(a_format="nvfp4"))
+    assert ">= 2" in tactic_problem(Sm90Tactic(stages=1, weight_regs=True), p)
+    # offered (first) for weight-only problems up to M = 256, never for W4A4
+    for m in (1, 16, 64, 256):
+        assert CuteDslBackend().tactics(_problem(m=m, n=8192, k=8192))[0].weight_regs
+        assert not any(t.weight_regs for t in CuteDslBackend().tactics(_problem(m=m, n=8192, k=8192,
+                                                                              a_format="nvfp4")))
 
 
 def _lane_values(word: int, bf16: bool) -> list[float]:
@@ -112,6 +139,62 @@ def test_ptx_uses_the_tested_constants():
             assert f"{c:#x}" in ptx
         assert ("mul.rn.bf16x2" if bf16 else "mul.rn.f16x2") in ptx
         assert "cvt.rn.f16x2.e4m3x2" in scale_pair_ptx(bf16)
+
+
+def test_gather_takes_byte_t_of_each_word():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        words = [int(w) for w in rng.integers(0, 1 << 32, size=4, dtype=np.uint64)]
+        for t in range(4):
+            want = sum(((words[i] >> (8 * t)) & 0xFF) << (8 * i) for i in range(4))
+            assert emulate_gather(words, t) == want
+
+
+def _bf16_bits(bits: int) -> float:
+    return float(np.array([bits << 16], dtype=np.uint32).view(np.float32)[0])
+
+
+@pytest.mark.parametrize("bf16", (True, False), ids=("bf16", "fp16"))
+def test_register_decoder_matches_e2m1_table(bf16):
+    """Every byte value (two codes) in every position, before the block multiplier: BF16 value * 2^-126,
+    FP16 E4M3 bytes worth value * 2^-6; after the multiplier (scale * 2^118 / scale * 64) exact."""
+    table = e2m1.code_values(dtype=torch.float32).tolist()
+    e4m3 = torch.arange(256, dtype=torch.uint8).view(torch.float8_e4m3fn).float().tolist()
+    for byte in range(256):
+        for pos in range(4):
+            g = (byte << (8 * pos)) | (0x5A << (8 * ((pos + 1) % 4)))  # a neighbour byte must not leak in
+            want = [table[byte & 0xF], table[byte >> 4]]
+            if bf16:
+                reg = emulate_pairs_bf16(g)[pos]
+                got = [_bf16_bits(reg & 0xFFFF) * 2.0 ** 126, _bf16_bits(reg >> 16) * 2.0 ** 126]
+            else:
+                pair = emulate_pairs_f16(g)[pos]
+                got = [e4m3[pair & 0xFF] * 64, e4m3[pair >> 8] * 64]
+            assert got == want and [math.copysign(1, v) for v in got] == [math.copysign(1, v) for v in want], \
+                (byte, pos)
+    # the multiplier keeps every product exact and in range: value * scale * 2^-8 (BF16) or value * scale
+    for s in e4m3:
+        if s != s or s <= 0:
+            continue
+        for v in table:
+            prod = v * s * (2.0 ** -8 if bf16 else 1.0)
+            if bf16:
+                assert _bf16_bits(int(np.array([prod], dtype=np.float32).view(np.uint32)[0]) >> 16) == prod
+            else:
+                assert float(np.float16(prod)) == prod
+
+
+def test_register_decoder_ptx_uses_the_tested_constants():
+    assert f"{GATHER_JOIN:#x}" in gather_ptx()
+    ptx = fp4_pairs_ptx(True)
+    for c in (BF16_NIBBLES, BF16_APART_MUL, BF16_APART_MASK) + tuple(bf16_pair_sel(i) for i in range(4)):
+        assert f"{c:#x}" in ptx
+    assert ptx.count("mul.rn.bf16x2") == 4
+    ptx = fp4_pairs_ptx(False)
+    for c in F16_NIBBLE_MASKS + F16_PAIR_SEL:
+        assert f"{c:#x}" in ptx
+    assert ptx.count("cvt.rn.f16x2.e4m3x2") == 4
+    assert "0f7A800000" in scale_pairs_ptx(True) and "0x54005400" in scale_pairs_ptx(False)
 
 
 def _offset(shape, stride, r, kb):

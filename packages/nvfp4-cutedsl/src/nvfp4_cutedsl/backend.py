@@ -73,19 +73,31 @@ def candidate_tactics(problem: GemmProblem) -> list[Sm90Tactic]:
     # Two candidates per bucket (each costs a compile per format/layout when profiled); the order
     # follows the H100 measurements in the README.
     out: list[Sm90Tactic] = []
+    # Weight-only: the register-sourced kernel (weight_regs) first up to M = 256, where it measured fastest
+    # on the H200 (README); the shared-memory kernel stays a candidate and leads from M = 512.
     if m <= 16:
         tx = 16 if (w4a4 or m > 8) else 8
-        out += [Sm90Tactic(64, tx, 8, True, _split_for(problem, 64, tx)),
+        sk = _split_for(problem, 64, tx)
+        regs = [Sm90Tactic(64, tx, 8, True, sk, weight_regs=True),
+                Sm90Tactic(64, tx, 4, True, min(2 * sk, 16), weight_regs=True)]
+        out += [Sm90Tactic(64, tx, 8, True, sk),
                 Sm90Tactic(128, 32 if w4a4 else tx, 6, True, _split_for(problem, 128, 32 if w4a4 else tx))]
     elif m <= 64:
+        regs = [Sm90Tactic(128, 64, 6, True, _split_for(problem, 128, 64), weight_regs=True)]
         out += [Sm90Tactic(128, 64, 6, True, _split_for(problem, 128, 64)),
                 Sm90Tactic(64, 64, 6, True, _split_for(problem, 64, 64))]
     elif m <= 256:
+        regs = [Sm90Tactic(128, 128, 6, True, 1, weight_regs=True)]
         out += [Sm90Tactic(128, 128, 5, True, 1),
                 Sm90Tactic(128, 128, 5, True, _split_for(problem, 128, 128))]
     else:
+        regs = []  # (128, 256, 4) weight_regs measured 12-27% slower than the first one here
         out += [Sm90Tactic(128, 256, 5, True, 1),
                 Sm90Tactic(256, 128, 4, False, 1)]
+    if not w4a4:
+        out = regs + out
+    else:
+        out = [t for t in out if not t.weight_regs]
     seen: list[Sm90Tactic] = []
     for t in out:
         if t not in seen:

@@ -20,6 +20,7 @@ import torch
 from cutlass.cute.runtime import make_ptr
 
 from .kernels.gemm_sm90 import Sm90NVFP4Gemm
+from .kernels.gemm_sm90_rs import Sm90NVFP4GemmRS
 from .tactics import Sm90Tactic
 
 log = logging.getLogger("nvfp4.cutedsl")
@@ -48,7 +49,7 @@ def _pointers(act: str, out_dtype: torch.dtype, addrs: dict):
     o = _OUT[out_dtype]
     return (
         _ptr(cutlass.Uint8, addrs["w"], 16),  # TMA source
-        _ptr(cutlass.Uint8, addrs["ws"], 1),
+        _ptr(cutlass.Uint8, addrs["ws"], 2),  # 16-bit scale pairs in the weight_regs kernel
         _ptr(_ACT[act], addrs["x"], 16),  # TMA source
         _ptr(cutlass.Uint8, addrs["xs"], 1),
         _ptr(cutlass.Float32, addrs["gsa"], 4),
@@ -68,7 +69,8 @@ def get_compiled(tactic: Sm90Tactic, act: str, out_dtype: torch.dtype, layout: s
     with _lock:
         fn = _compiled.get(key)
         if fn is None:
-            gemm = Sm90NVFP4Gemm(act=act, out_dtype=_OUT[out_dtype], layout=layout, tactic=tactic)
+            kind = Sm90NVFP4GemmRS if tactic.weight_regs else Sm90NVFP4Gemm
+            gemm = kind(act=act, out_dtype=_OUT[out_dtype], layout=layout, tactic=tactic)
             fake = {name: 1 << 20 for name in ("w", "ws", "x", "xs", "gsa", "gsb", "bias", "out", "work", "count")}
             t0 = time.perf_counter()
             fn = cute.compile(gemm, *_pointers(act, out_dtype, fake), cutlass.Int32(1), cutlass.Int32(128),

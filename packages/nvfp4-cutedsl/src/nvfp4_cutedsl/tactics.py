@@ -31,6 +31,11 @@ class Sm90Tactic:
     split_k: K is cut into this many slices, each CTA of a slice adds its FP32
         partial sums into a workspace and the last one to finish applies the
         epilogue. Gives small-M problems enough CTAs to fill the GPU.
+    weight_regs: the weight as the register-sourced wgmma A operand
+        (``kernels/gemm_sm90_rs.py``): each thread decodes its own fragment, no
+        dequantized copy in shared memory and no CTA barrier per K tile; a
+        producer warp issues the TMA loads. Weight-only, ``swap_ab`` only.
+        False: the dequantized weight goes through shared memory (``gemm_sm90.py``).
     """
 
     tile_w: int = 64
@@ -38,6 +43,7 @@ class Sm90Tactic:
     stages: int = 6
     swap_ab: bool = True
     split_k: int = 1
+    weight_regs: bool = False
 
     # -- derived shapes --------------------------------------------------------------------------
     @property
@@ -47,10 +53,12 @@ class Sm90Tactic:
 
     @property
     def threads(self) -> int:
-        """One warpgroup of 128 threads per 64 rows of wgmma M."""
-        return 128 * (self.mma_tile[0] // 64)
+        """One warpgroup of 128 threads per 64 rows of wgmma M (plus the producer warp of weight_regs)."""
+        return 128 * (self.mma_tile[0] // 64) + (32 if self.weight_regs else 0)
 
     def smem_bytes(self, a_format: str) -> int:
+        if self.weight_regs:  # the ring only: packed weight + BF16/FP16 activation tiles
+            return self.stages * (self.tile_w * TILE_K // 2 + self.tile_x * TILE_K * 2) + 2048
         w4a4 = a_format == "nvfp4"
         x_stage = self.tile_x * TILE_K // 2 if w4a4 else self.tile_x * TILE_K * 2
         per_stage = self.tile_w * TILE_K // 2 + x_stage
@@ -66,6 +74,41 @@ def tactic_problem(tactic: Sm90Tactic, problem: GemmProblem) -> str | None:
         return f"wgmma tile M (tile_{'w' if t.swap_ab else 'x'}) must be 64 or 128, got {mma_m}"
     if mma_n % 8 or not 8 <= mma_n <= 256:
         return f"wgmma tile N must be a multiple of 8 in [8, 256], got {mma_n}"
+    if t.weight_regs:
+        reason = _weight_regs_problem(t, problem)
+        if reason:
+            return reason
+    else:
+        reason = _smem_dequant_problem(t, problem)
+        if reason:
+            return reason
+    if t.smem_bytes(problem.a_format) > SMEM_BUDGET:
+        return f"needs {t.smem_bytes(problem.a_format)} bytes of shared memory, more than {SMEM_BUDGET}"
+    acc_per_thread = mma_m * mma_n // (128 * (mma_m // 64))
+    if acc_per_thread > MAX_ACC_PER_THREAD:
+        return f"accumulator of {acc_per_thread} FP32 per thread exceeds {MAX_ACC_PER_THREAD}"
+    if t.split_k < 1:
+        return f"split_k must be >= 1, got {t.split_k}"
+    k_tiles = -(-problem.k // TILE_K)
+    per_slice = -(-k_tiles // t.split_k)
+    if t.split_k > 1 and (k_tiles < 2 * t.split_k or (t.split_k - 1) * per_slice >= k_tiles):
+        return (f"split_k {t.split_k} leaves a K slice with fewer than 2 (or no) K tiles of {TILE_K} "
+                f"(K={problem.k})")
+    return None
+
+
+def _weight_regs_problem(t: Sm90Tactic, problem: GemmProblem) -> str | None:
+    if not t.swap_ab:
+        return "weight_regs needs swap_ab=True (the weight is the wgmma A operand, the one read from registers)"
+    if problem.a_format not in ("bf16", "fp16"):
+        return (f"weight_regs is weight-only (bf16/fp16 activations), got a_format {problem.a_format!r}: "
+                "W4A4 activations need dequantizing into shared memory, use weight_regs=False")
+    if t.stages < 2:
+        return f"stages must be >= 2, got {t.stages}"
+    return None
+
+
+def _smem_dequant_problem(t: Sm90Tactic, problem: GemmProblem) -> str | None:
     rows_per_pass = t.threads // 8  # the dequantizer covers rows_per_pass rows x 64 K per pass
     if t.tile_w % rows_per_pass:
         return f"tile_w {t.tile_w} must be a multiple of {rows_per_pass} (threads/8) for the dequantizer"
@@ -74,15 +117,4 @@ def tactic_problem(tactic: Sm90Tactic, problem: GemmProblem) -> str | None:
     if t.stages < 3:
         # the loop dequantizes tile i+1 before refilling the stage tile i-1 freed: 2 stages would wait forever
         return f"stages must be >= 3, got {t.stages}"
-    if t.smem_bytes(problem.a_format) > SMEM_BUDGET:
-        return f"needs {t.smem_bytes(problem.a_format)} bytes of shared memory, more than {SMEM_BUDGET}"
-    if mma_m * mma_n // t.threads > MAX_ACC_PER_THREAD:
-        return f"accumulator of {mma_m * mma_n // t.threads} FP32 per thread exceeds {MAX_ACC_PER_THREAD}"
-    if t.split_k < 1:
-        return f"split_k must be >= 1, got {t.split_k}"
-    k_tiles = -(-problem.k // TILE_K)
-    per_slice = -(-k_tiles // t.split_k)
-    if t.split_k > 1 and (k_tiles < 2 * t.split_k or (t.split_k - 1) * per_slice >= k_tiles):
-        return (f"split_k {t.split_k} leaves a K slice with fewer than 2 (or no) K tiles of {TILE_K} "
-                f"(K={problem.k})")
     return None

@@ -38,11 +38,12 @@ from cutlass.memory import SmemAllocator
 from cutlass.tensor_utils import LayoutEnum
 
 from ..tactics import TILE_K, Sm90Tactic
+from .common import PACKED_K, k_slice, packed_weight_tma, tma_tiles
+from .epilogue import store_tile
 from .fp4_convert import fp4x8_to_16x8, scale_pair
 from .scale_layout import scale_layout_spec
 
 BLOCK = 16
-PACKED_K = TILE_K // 2  # bytes of packed codes per row per K tile
 WORDS_K = PACKED_K // 4  # 32-bit words of packed codes per row per K tile (8 elements each)
 
 
@@ -80,7 +81,6 @@ class Sm90NVFP4Gemm:
         k = cute.assume(k, divby=32)
         row_major = LayoutEnum.ROW_MAJOR  # K-major for both operands
 
-        mW = cute.make_tensor(w_ptr, cute.make_layout((n, k // 2), stride=(k // 2, 1)))
         if cutlass.const_expr(self.w4a4):
             mX = cute.make_tensor(x_ptr, cute.make_layout((m, k // 2), stride=(k // 2, 1)))
         else:
@@ -101,12 +101,9 @@ class Sm90NVFP4Gemm:
             xd_layout = sm90_utils.make_smem_layout_a(row_major, self.mma_tiler, self.mma_dtype, 2)
             x_layout = sm90_utils.make_smem_layout_a(row_major, self.mma_tiler, self.mma_dtype, t.stages)
         # Packed codes land row-major, unswizzled: 32 bytes a row per K tile.
-        wp_layout = cute.make_layout((t.tile_w, PACKED_K, t.stages), stride=(PACKED_K, 1, t.tile_w * PACKED_K))
+        wp_layout, tma_w, tma_mW = packed_weight_tma(w_ptr, n, k, t.tile_w, t.stages)
         xp_layout = cute.make_layout((t.tile_x, PACKED_K, t.stages), stride=(PACKED_K, 1, t.tile_x * PACKED_K))
 
-        tma_w, tma_mW = cute.nvgpu.cpasync.make_tiled_tma_atom(
-            cute.nvgpu.cpasync.CopyBulkTensorTileG2SOp(), mW,
-            cute.slice_(wp_layout, (None, None, 0)), (t.tile_w, PACKED_K))
         if cutlass.const_expr(self.w4a4):
             tma_x, tma_mX = cute.nvgpu.cpasync.make_tiled_tma_atom(
                 cute.nvgpu.cpasync.CopyBulkTensorTileG2SOp(), mX,
@@ -153,8 +150,6 @@ class Sm90NVFP4Gemm:
                SharedStorage: cutlass.Constexpr):
         t = self.t
         kb_total = k // BLOCK
-        k_tiles = (k + TILE_K - 1) // TILE_K
-        k_tiles_per_split = (k_tiles + t.split_k - 1) // t.split_k
         tidx, _, _ = cute.arch.thread_idx()
         warp_idx = cute.arch.make_warp_uniform(cute.arch.warp_idx())
         bid_w, bid_x, bid_k = cute.arch.block_idx()
@@ -183,21 +178,14 @@ class Sm90NVFP4Gemm:
             sXmma = sX
 
         # ---- K range of this CTA (split-K slice) -------------------------------------------------
-        kt_begin = bid_k * k_tiles_per_split
-        kt_count = cutlass.min(k_tiles - kt_begin, k_tiles_per_split)
+        _, kt_begin, kt_count = k_slice(k, t.split_k, bid_k)
 
         # ---- TMA partitions ----------------------------------------------------------------------
-        gW = cute.local_tile(mW, (t.tile_w, PACKED_K), (bid_w, None))
-        tWs, tWg = cute.nvgpu.cpasync.tma_partition(
-            tma_w, 0, cute.make_layout(1), cute.group_modes(sWp, 0, 2), cute.group_modes(gW, 0, 2))
+        tWs, tWg = tma_tiles(tma_w, sWp, mW, (t.tile_w, PACKED_K), bid_w)
         if cutlass.const_expr(self.w4a4):
-            gX = cute.local_tile(mX, (t.tile_x, PACKED_K), (bid_x, None))
-            tXs, tXg = cute.nvgpu.cpasync.tma_partition(
-                tma_x, 0, cute.make_layout(1), cute.group_modes(sXp, 0, 2), cute.group_modes(gX, 0, 2))
+            tXs, tXg = tma_tiles(tma_x, sXp, mX, (t.tile_x, PACKED_K), bid_x)
         else:
-            gX = cute.local_tile(mX, (t.tile_x, TILE_K), (bid_x, None))
-            tXs, tXg = cute.nvgpu.cpasync.tma_partition(
-                tma_x, 0, cute.make_layout(1), cute.group_modes(sX, 0, 2), cute.group_modes(gX, 0, 2))
+            tXs, tXg = tma_tiles(tma_x, sX, mX, (t.tile_x, TILE_K), bid_x)
 
         # ---- MMA partitions ------------------------------------------------------------------------
         wg_idx = cute.arch.make_warp_uniform(tidx // 128)
@@ -341,57 +329,16 @@ class Sm90NVFP4Gemm:
                             prod.advance()
         cute.nvgpu.warpgroup.wait_group(0)
 
-        # ---- Epilogue -------------------------------------------------------------------------------
+        # ---- Epilogue ----------------------------------------------------------------------------------
         alpha = cute.make_tensor(gsb_ptr, cute.make_layout(1))[0]
         if cutlass.const_expr(self.w4a4):
             alpha = alpha * cute.make_tensor(gsa_ptr, cute.make_layout(1))[0]
-        mOut = cute.make_tensor(out_ptr, cute.make_layout((m, n), stride=(n, 1)))
-        mBias = cute.make_tensor(bias_ptr, cute.make_layout((n,)))
-        n_acc = cute.size(acc)
-        if cutlass.const_expr(t.split_k == 1):
-            for j in cutlass.range_constexpr(n_acc):
-                row, col = self.out_coord(tCcC[j])
-                if cute.elem_less((row, col), (m, n)):
-                    v = acc[j] * alpha
-                    if bias_on != 0:
-                        v = v + mBias[col].to(cutlass.Float32)
-                    mOut[(row, col)] = v.to(self.out_dtype)
-        else:
-            mWork = cute.make_tensor(work_ptr, cute.make_layout((m, n), stride=(n, 1)))
-            for j in cutlass.range_constexpr(n_acc):
-                row, col = self.out_coord(tCcC[j])
-                if cute.elem_less((row, col), (m, n)):
-                    cute.arch.atomic_add(mWork.iterator + (row * n + col), acc[j])
-            cute.arch.fence_acq_rel_gpu()
-            cute.arch.sync_threads()
-            sflag = storage.flag.get_tensor(cute.make_layout(4))
-            tile_id = bid_x * ((n + t.tile_w - 1) // t.tile_w) + bid_w
-            if tidx == 0:
-                done = cute.arch.atomic_add(count_ptr + tile_id, cutlass.Int32(1),
-                                            sem="acq_rel", scope="gpu")
-                sflag[0] = done
-            cute.arch.sync_threads()
-            if sflag[0] == t.split_k - 1:
-                cute.arch.fence_acq_rel_gpu()
-                for j in cutlass.range_constexpr(n_acc):
-                    row, col = self.out_coord(tCcC[j])
-                    if cute.elem_less((row, col), (m, n)):
-                        p = mWork.iterator + (row * n + col)
-                        v = cute.arch.atomic_add(p, cutlass.Float32(0.0)) * alpha
-                        mWork[(row, col)] = cutlass.Float32(0.0)
-                        if bias_on != 0:
-                            v = v + mBias[col].to(cutlass.Float32)
-                        mOut[(row, col)] = v.to(self.out_dtype)
-                if tidx == 0:
-                    cute.make_tensor(count_ptr + tile_id, cute.make_layout(1))[0] = cutlass.Int32(0)
+        store_tile(acc, tCcC, storage.flag.get_tensor(cute.make_layout(4)), swap_ab=t.swap_ab, split_k=t.split_k,
+                   out_dtype=self.out_dtype, alpha=alpha, bias_on=bias_on, bias_ptr=bias_ptr, out_ptr=out_ptr,
+                   work_ptr=work_ptr, count_ptr=count_ptr, m=m, n=n,
+                   tile_id=bid_x * ((n + t.tile_w - 1) // t.tile_w) + bid_w, tidx=tidx, has_acc=True)
 
     # ------------------------------------------------------------------------------------------
-    def out_coord(self, crd):
-        """(row of out, column of out) of an accumulator coordinate."""
-        if self.t.swap_ab:
-            return crd[1], crd[0]
-        return crd[0], crd[1]
-
     @cute.jit
     def load_scales(self, mS: cute.Tensor, rS: cute.Tensor, sset: cutlass.Constexpr, row0, rows, kt, my_row,
                     my_word, rows_per_pass: cutlass.Constexpr, kb_total):

@@ -1,0 +1,37 @@
+"""Pieces both sm_90a kernels share: the CTA's split-K slice and TMA partitions."""
+
+from __future__ import annotations
+
+import cutlass
+import cutlass.cute as cute
+
+from ..tactics import TILE_K
+
+PACKED_K = TILE_K // 2  # bytes of packed codes per row per K tile
+
+
+def k_slice(k, split_k: int, bid_k):
+    """(K tiles in all, first K tile of this CTA, K tiles of this CTA) for slice ``bid_k`` of ``split_k``."""
+    k_tiles = (k + TILE_K - 1) // TILE_K
+    per_split = (k_tiles + split_k - 1) // split_k
+    kt_begin = bid_k * per_split
+    return k_tiles, kt_begin, cutlass.min(k_tiles - kt_begin, per_split)
+
+
+def tma_tiles(tma: cute.CopyAtom, smem: cute.Tensor, gmem: cute.Tensor, tile, block):
+    """(shared, global) TMA partitions: ``smem`` stages, ``gmem`` cut in ``tile`` blocks, row block ``block``,
+    indexed by K tile."""
+    g = cute.local_tile(gmem, tile, (block, None))
+    return cute.nvgpu.cpasync.tma_partition(
+        tma, 0, cute.make_layout(1), cute.group_modes(smem, 0, 2), cute.group_modes(g, 0, 2))
+
+
+def packed_weight_tma(w_ptr: cute.Pointer, n, k, tile_w: int, stages: int):
+    """The packed weight ``[N, K/2]`` bytes, its shared ring (``tile_w`` rows x 32 bytes a K tile, row-major,
+    unswizzled) and the TMA atom that fills it: (ring layout, atom, TMA tensor)."""
+    mW = cute.make_tensor(w_ptr, cute.make_layout((n, k // 2), stride=(k // 2, 1)))
+    wp_layout = cute.make_layout((tile_w, PACKED_K, stages), stride=(PACKED_K, 1, tile_w * PACKED_K))
+    tma_w, tma_mW = cute.nvgpu.cpasync.make_tiled_tma_atom(
+        cute.nvgpu.cpasync.CopyBulkTensorTileG2SOp(), mW, cute.slice_(wp_layout, (None, None, 0)),
+        (tile_w, PACKED_K))
+    return wp_layout, tma_w, tma_mW
