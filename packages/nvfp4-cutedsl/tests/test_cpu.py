@@ -91,7 +91,7 @@ def test_tactic_validity_reasons():
     assert "split_k" in tactic_problem(Sm90Tactic(split_k=8), _problem(k=256))
     assert ">= 3" in tactic_problem(Sm90Tactic(stages=2), p)
     assert tactic_problem(Sm90Tactic(), p) is None
-    assert all(t.threads in (128, 256, 160, 288) for t in candidate_tactics(_problem(m=8192)))
+    assert all(t.threads in (128, 256, 384) for t in candidate_tactics(_problem(m=8192)))
 
 
 def test_weight_regs_tactics():
@@ -101,8 +101,12 @@ def test_weight_regs_tactics():
     assert "swap_ab" in tactic_problem(Sm90Tactic(tile_w=16, tile_x=64, swap_ab=False, weight_regs=True), p)
     assert "weight-only" in tactic_problem(Sm90Tactic(weight_regs=True), _problem(a_format="nvfp4"))
     assert ">= 2" in tactic_problem(Sm90Tactic(stages=1, weight_regs=True), p)
-    # offered (first) for weight-only problems up to M = 256, never for W4A4
-    for m in (1, 16, 64, 256):
+    # a producer warp, or a producer warpgroup whose registers go to the consumers of a wide accumulator
+    assert Sm90Tactic(64, 16, weight_regs=True).producer_warps == 1
+    assert Sm90Tactic(128, 256, weight_regs=True).producer_warps == 4
+    assert Sm90Tactic(128, 256, weight_regs=True).threads == 384 and Sm90Tactic(128, 256).threads == 256
+    # offered (first) for weight-only problems, never for W4A4
+    for m in (1, 16, 64, 256, 4096):
         assert CuteDslBackend().tactics(_problem(m=m, n=8192, k=8192))[0].weight_regs
         assert not any(t.weight_regs for t in CuteDslBackend().tactics(_problem(m=m, n=8192, k=8192,
                                                                               a_format="nvfp4")))

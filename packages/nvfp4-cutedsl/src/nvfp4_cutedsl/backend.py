@@ -73,8 +73,8 @@ def candidate_tactics(problem: GemmProblem) -> list[Sm90Tactic]:
     # Two candidates per bucket (each costs a compile per format/layout when profiled); the order
     # follows the H100 measurements in the README.
     out: list[Sm90Tactic] = []
-    # Weight-only: the register-sourced kernel (weight_regs) first up to M = 256, where it measured fastest
-    # on the H200 (README); the shared-memory kernel stays a candidate and leads from M = 512.
+    # Weight-only: the register-sourced kernel (weight_regs) first, it measured fastest on the H200 at every
+    # M (README); the shared-memory kernel stays a candidate (and is the only one for W4A4).
     if m <= 16:
         tx = 16 if (w4a4 or m > 8) else 8
         sk = _split_for(problem, 64, tx)
@@ -91,7 +91,7 @@ def candidate_tactics(problem: GemmProblem) -> list[Sm90Tactic]:
         out += [Sm90Tactic(128, 128, 5, True, 1),
                 Sm90Tactic(128, 128, 5, True, _split_for(problem, 128, 128))]
     else:
-        regs = []  # (128, 256, 4) weight_regs measured 12-27% slower than the first one here
+        regs = [Sm90Tactic(128, 256, 5, True, 1, weight_regs=True)]
         out += [Sm90Tactic(128, 256, 5, True, 1),
                 Sm90Tactic(256, 128, 4, False, 1)]
     if not w4a4:

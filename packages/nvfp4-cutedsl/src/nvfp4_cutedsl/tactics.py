@@ -52,9 +52,17 @@ class Sm90Tactic:
         return (self.tile_w, self.tile_x) if self.swap_ab else (self.tile_x, self.tile_w)
 
     @property
+    def producer_warps(self) -> int:
+        """weight_regs: one producer warp, or a producer warpgroup (whose registers the consumers take)
+        when the accumulator is wide (tile_x > 128). 0: the consumers issue the TMA loads themselves."""
+        if not self.weight_regs:
+            return 0
+        return 4 if self.tile_x > 128 else 1
+
+    @property
     def threads(self) -> int:
-        """One warpgroup of 128 threads per 64 rows of wgmma M (plus the producer warp of weight_regs)."""
-        return 128 * (self.mma_tile[0] // 64) + (32 if self.weight_regs else 0)
+        """One warpgroup of 128 threads per 64 rows of wgmma M, plus the producer warps."""
+        return 128 * (self.mma_tile[0] // 64) + 32 * self.producer_warps
 
     def smem_bytes(self, a_format: str) -> int:
         if self.weight_regs:  # the ring only: packed weight + BF16/FP16 activation tiles

@@ -7,22 +7,23 @@ import cutlass.cute as cute
 
 
 @cute.jit
-def store_tile(acc: cute.Tensor, tCcC: cute.Tensor, sflag: cute.Tensor, *, swap_ab: cutlass.Constexpr,
+def store_tile(acc, tCcC, sflag: cute.Tensor, *, swap_ab: cutlass.Constexpr,
                split_k: cutlass.Constexpr, out_dtype: cutlass.Constexpr, alpha: cutlass.Float32,
                bias_on: cutlass.Int32, bias_ptr: cute.Pointer, out_ptr: cute.Pointer,
                work_ptr: cute.Pointer, count_ptr: cute.Pointer, m: cutlass.Int32, n: cutlass.Int32,
-               tile_id: cutlass.Int32, tidx: cutlass.Int32, has_acc):
-    """``out = cast(alpha * acc + bias)`` for this thread's accumulators (``has_acc``: it holds some;
-    every thread of the CTA must call this, the split-K path synchronises the CTA).
+               tile_id: cutlass.Int32, tidx: cutlass.Int32, has_acc: cutlass.Constexpr):
+    """``out = cast(alpha * acc + bias)`` for this thread's accumulators. Every thread of the CTA calls
+    this (the split-K path synchronises the CTA); those without accumulators (a producer warp) pass
+    ``has_acc=False`` and ``None`` for ``acc`` and ``tCcC``.
 
     With ``split_k > 1`` the CTAs of one output tile add FP32 partials into the workspace; the last to
     arrive on the tile's counter applies the epilogue and zeroes the workspace and counter again.
     """
     mOut = cute.make_tensor(out_ptr, cute.make_layout((m, n), stride=(n, 1)))
     mBias = cute.make_tensor(bias_ptr, cute.make_layout((n,)))
-    n_acc = cute.size(acc)
+    n_acc = cute.size(acc) if has_acc else 0
     if cutlass.const_expr(split_k == 1):
-        if has_acc:
+        if cutlass.const_expr(has_acc):
             for j in cutlass.range_constexpr(n_acc):
                 row, col = _out_coord(tCcC[j], swap_ab)
                 if cute.elem_less((row, col), (m, n)):
@@ -32,7 +33,7 @@ def store_tile(acc: cute.Tensor, tCcC: cute.Tensor, sflag: cute.Tensor, *, swap_
                     mOut[(row, col)] = v.to(out_dtype)
     else:
         mWork = cute.make_tensor(work_ptr, cute.make_layout((m, n), stride=(n, 1)))
-        if has_acc:
+        if cutlass.const_expr(has_acc):
             for j in cutlass.range_constexpr(n_acc):
                 row, col = _out_coord(tCcC[j], swap_ab)
                 if cute.elem_less((row, col), (m, n)):
@@ -45,7 +46,7 @@ def store_tile(acc: cute.Tensor, tCcC: cute.Tensor, sflag: cute.Tensor, *, swap_
         cute.arch.sync_threads()
         if sflag[0] == split_k - 1:
             cute.arch.fence_acq_rel_gpu()
-            if has_acc:
+            if cutlass.const_expr(has_acc):
                 for j in cutlass.range_constexpr(n_acc):
                     row, col = _out_coord(tCcC[j], swap_ab)
                     if cute.elem_less((row, col), (m, n)):

@@ -37,6 +37,8 @@ from .fp4_convert import fp4_pairs, gather4, scale_pairs
 from .scale_layout import scale_layout_spec
 
 BLOCK = 16
+PRODUCER_REGS = 40
+CONSUMER_REGS = 232  # (2 * 232 + 40) * 128 <= 64K registers
 WORDS_K = PACKED_K // 4  # 32-bit words of packed codes per row per K tile
 
 
@@ -52,7 +54,11 @@ class Sm90NVFP4GemmRS:
         self.layout = layout
         self.t = tactic
         self.consumer_warps = tactic.tile_w // 16
-        self.producer_warp = self.consumer_warps
+        self.producer_warp = self.consumer_warps  # the first warp after the consumers
+        # A producer warpgroup hands its registers to two consumer warpgroups (setmaxnreg): 128 FP32
+        # accumulators, two 16-register fragment sets and the decoder do not fit the 168 a thread of a
+        # 384-thread CTA gets, and ptxas would serialise the wgmmas (wait after each) and spill.
+        self.realloc = tactic.producer_warps == 4 and tactic.tile_w == 128
         self.threads = tactic.threads
         self.mma_tiler = (tactic.tile_w, tactic.tile_x, TILE_K)
 
@@ -123,27 +129,40 @@ class Sm90NVFP4GemmRS:
         sWp = storage.sWp.get_tensor(wp_layout)
         sX = storage.sX.get_tensor(x_layout.outer, swizzle=x_layout.inner)
 
-        # Accumulators of every thread (the producer warp's are never stored: has_acc below).
-        mma_idx = cutlass.min(tidx, self.consumer_warps * 32 - 1)
-        thr_mma = tiled_mma.get_slice(mma_idx)
-        cC = cute.local_tile(cute.make_identity_tensor((n, m)), (t.tile_w, t.tile_x), (bid_w, bid_x))
-        tCcC = thr_mma.partition_C(cC)
-        acc = cute.make_rmem_tensor(tCcC.shape, cutlass.Float32)
-        acc.fill(0.0)
+        flag = storage.flag.get_tensor(cute.make_layout(4))
+        alpha = cute.make_tensor(gsb_ptr, cute.make_layout(1))[0]
+        if cutlass.const_expr(self.bf16):
+            alpha = alpha * cutlass.Float32(2.0 ** BF16_WEIGHT_LOG2)  # the decoder's weights are 2^-8 too small
+        epilogue = dict(swap_ab=True, split_k=t.split_k, out_dtype=self.out_dtype, alpha=alpha, bias_on=bias_on,
+                        bias_ptr=bias_ptr, out_ptr=out_ptr, work_ptr=work_ptr, count_ptr=count_ptr, m=m, n=n,
+                        tile_id=bid_x * ((n + t.tile_w - 1) // t.tile_w) + bid_w, tidx=tidx)
 
-        if warp_idx == self.producer_warp:
+        if warp_idx >= self.producer_warp:
             # ---- Producer: keep the ring full ---------------------------------------------------------
-            tWs, tWg = tma_tiles(tma_w, sWp, mW, (t.tile_w, PACKED_K), bid_w)
-            tXs, tXg = tma_tiles(tma_x, sX, mX, (t.tile_x, TILE_K), bid_x)
-            prod = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, t.stages)
-            for _ in cutlass.range(kt_count, unroll=1):
-                pipe.producer_acquire(prod)
-                kt = kt_begin + prod.count
-                cute.copy(tma_w, tWg[(None, kt)], tWs[(None, prod.index)], tma_bar_ptr=pipe.producer_get_barrier(prod))
-                cute.copy(tma_x, tXg[(None, kt)], tXs[(None, prod.index)], tma_bar_ptr=pipe.producer_get_barrier(prod))
-                pipe.producer_commit(prod)
-                prod.advance()
+            if cutlass.const_expr(self.realloc):
+                cute.arch.warpgroup_reg_dealloc(PRODUCER_REGS)
+            if warp_idx == self.producer_warp:
+                tWs, tWg = tma_tiles(tma_w, sWp, mW, (t.tile_w, PACKED_K), bid_w)
+                tXs, tXg = tma_tiles(tma_x, sX, mX, (t.tile_x, TILE_K), bid_x)
+                prod = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, t.stages)
+                for _ in cutlass.range(kt_count, unroll=1):
+                    pipe.producer_acquire(prod)
+                    kt = kt_begin + prod.count
+                    cute.copy(tma_w, tWg[(None, kt)], tWs[(None, prod.index)],
+                              tma_bar_ptr=pipe.producer_get_barrier(prod))
+                    cute.copy(tma_x, tXg[(None, kt)], tXs[(None, prod.index)],
+                              tma_bar_ptr=pipe.producer_get_barrier(prod))
+                    pipe.producer_commit(prod)
+                    prod.advance()
+            store_tile(None, None, flag, has_acc=False, **epilogue)  # the split-K path synchronises the CTA
         else:
+            if cutlass.const_expr(self.realloc):
+                cute.arch.warpgroup_reg_alloc(CONSUMER_REGS)
+            thr_mma = tiled_mma.get_slice(tidx)
+            cC = cute.local_tile(cute.make_identity_tensor((n, m)), (t.tile_w, t.tile_x), (bid_w, bid_x))
+            tCcC = thr_mma.partition_C(cC)
+            acc = cute.make_rmem_tensor(tCcC.shape, cutlass.Float32)
+            acc.fill(0.0)
             # ---- Consumers --------------------------------------------------------------------------------
             wg_idx = cute.arch.make_warp_uniform(tidx // 128)
             thr_mma_wg = tiled_mma.get_slice(wg_idx * 128)
@@ -192,16 +211,7 @@ class Sm90NVFP4GemmRS:
                             pipe.consumer_release(rel)
                             rel.advance()
             cute.nvgpu.warpgroup.wait_group(0)
-
-        # ---- Epilogue -------------------------------------------------------------------------------------
-        alpha = cute.make_tensor(gsb_ptr, cute.make_layout(1))[0]
-        if cutlass.const_expr(self.bf16):
-            alpha = alpha * cutlass.Float32(2.0 ** BF16_WEIGHT_LOG2)  # the decoder's weights are 2^-8 too small
-        store_tile(acc, tCcC, storage.flag.get_tensor(cute.make_layout(4)), swap_ab=True, split_k=t.split_k,
-                   out_dtype=self.out_dtype, alpha=alpha, bias_on=bias_on, bias_ptr=bias_ptr, out_ptr=out_ptr,
-                   work_ptr=work_ptr, count_ptr=count_ptr, m=m, n=n,
-                   tile_id=bid_x * ((n + t.tile_w - 1) // t.tile_w) + bid_w, tidx=tidx,
-                   has_acc=warp_idx < self.producer_warp)
+            store_tile(acc, tCcC, flag, has_acc=True, **epilogue)
 
     # ------------------------------------------------------------------------------------------
     @cute.jit
