@@ -237,3 +237,29 @@ def test_imports_and_reports_without_the_dsl():
             "print('ok')\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0 and "ok" in res.stdout, res.stderr
+
+
+def _dsl_importable() -> bool:
+    try:
+        import cutlass.cute  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _dsl_importable(), reason="CuTe DSL (nvidia-cutlass-dsl) is not installed")
+@pytest.mark.parametrize("m,a_format,out,layout", (
+    (1, "bf16", torch.bfloat16, "linear"),      # weight_regs (producer warp) and shared-memory, split-K
+    (256, "fp16", torch.float16, "swizzled"),   # two consumer warpgroups
+    (4096, "bf16", torch.float32, "linear"),    # producer warpgroup with setmaxnreg; swap_ab=False
+    (16, "nvfp4", torch.bfloat16, "swizzled"),  # W4A4
+))
+def test_candidate_kernels_compile_for_sm90a(m, a_format, out, layout):
+    """Every candidate tactic traces and compiles to an sm_90a cubin (no GPU needed): a DSL tracing or
+    IR error fails here, in CI, instead of on the GPU machine."""
+    from nvfp4_cutedsl import runner
+
+    p = _problem(m=m, n=8192, k=8192, a_format=a_format, out=out, layout=layout)
+    for tactic in candidate_tactics(p):
+        assert tactic_problem(tactic, p) is None
+        assert runner.get_compiled(tactic, a_format, out, layout) is not None

@@ -35,3 +35,14 @@ def packed_weight_tma(w_ptr: cute.Pointer, n, k, tile_w: int, stages: int):
         cute.nvgpu.cpasync.CopyBulkTensorTileG2SOp(), mW, cute.slice_(wp_layout, (None, None, 0)),
         (tile_w, PACKED_K))
     return wp_layout, tma_w, tma_mW
+
+
+def load_stage(pipe, prod, kt_begin, copies) -> None:
+    """Producer step: wait for the next free stage, TMA K tile ``kt_begin + prod.count`` of each
+    ``(atom, global, shared)`` of ``copies`` into it and arm its barrier. The caller advances ``prod``
+    (in its own loop body: the DSL tracks a state advanced there, not inside a helper)."""
+    pipe.producer_acquire(prod)
+    kt = kt_begin + prod.count
+    for tma, src, dst in copies:
+        cute.copy(tma, src[(None, kt)], dst[(None, prod.index)], tma_bar_ptr=pipe.producer_get_barrier(prod))
+    pipe.producer_commit(prod)

@@ -38,7 +38,7 @@ from cutlass.memory import SmemAllocator
 from cutlass.tensor_utils import LayoutEnum
 
 from ..tactics import TILE_K, Sm90Tactic
-from .common import PACKED_K, k_slice, packed_weight_tma, tma_tiles
+from .common import PACKED_K, k_slice, load_stage, packed_weight_tma, tma_tiles
 from .epilogue import store_tile
 from .fp4_convert import fp4x8_to_16x8, scale_pair
 from .scale_layout import scale_layout_spec
@@ -236,13 +236,7 @@ class Sm90NVFP4Gemm:
         prod = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, t.stages)
         if warp_idx == 0:
             for _ in cutlass.range(cutlass.min(t.stages, kt_count), unroll=1):
-                pipe.producer_acquire(prod)
-                kt = kt_begin + prod.count
-                cute.copy(tma_w, tWg[(None, kt)], tWs[(None, prod.index)],
-                          tma_bar_ptr=pipe.producer_get_barrier(prod))
-                cute.copy(tma_x, tXg[(None, kt)], tXs[(None, prod.index)],
-                          tma_bar_ptr=pipe.producer_get_barrier(prod))
-                pipe.producer_commit(prod)
+                load_stage(pipe, prod, kt_begin, ((tma_w, tWg, tWs), (tma_x, tXg, tXs)))
                 prod.advance()
 
         read = pipeline.make_pipeline_state(pipeline.PipelineUserType.Consumer, t.stages)
@@ -319,13 +313,7 @@ class Sm90NVFP4Gemm:
                     # Refill only after a release (in iteration 0 nothing was freed: acquiring would deadlock).
                     if warp_idx == 0:
                         if i > 0 and prod.count < kt_count:
-                            pipe.producer_acquire(prod)
-                            kt = kt_begin + prod.count
-                            cute.copy(tma_w, tWg[(None, kt)], tWs[(None, prod.index)],
-                                      tma_bar_ptr=pipe.producer_get_barrier(prod))
-                            cute.copy(tma_x, tXg[(None, kt)], tXs[(None, prod.index)],
-                                      tma_bar_ptr=pipe.producer_get_barrier(prod))
-                            pipe.producer_commit(prod)
+                            load_stage(pipe, prod, kt_begin, ((tma_w, tWg, tWs), (tma_x, tXg, tXs)))
                             prod.advance()
         cute.nvgpu.warpgroup.wait_group(0)
 

@@ -31,7 +31,7 @@ from cutlass.tensor_utils import LayoutEnum
 
 from ..tactics import TILE_K, Sm90Tactic
 from .decode import BF16_WEIGHT_LOG2
-from .common import PACKED_K, k_slice, packed_weight_tma, tma_tiles
+from .common import PACKED_K, k_slice, load_stage, packed_weight_tma, tma_tiles
 from .epilogue import store_tile
 from .fp4_convert import fp4_pairs, gather4, scale_pairs
 from .scale_layout import scale_layout_spec
@@ -146,13 +146,7 @@ class Sm90NVFP4GemmRS:
                 tXs, tXg = tma_tiles(tma_x, sX, mX, (t.tile_x, TILE_K), bid_x)
                 prod = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, t.stages)
                 for _ in cutlass.range(kt_count, unroll=1):
-                    pipe.producer_acquire(prod)
-                    kt = kt_begin + prod.count
-                    cute.copy(tma_w, tWg[(None, kt)], tWs[(None, prod.index)],
-                              tma_bar_ptr=pipe.producer_get_barrier(prod))
-                    cute.copy(tma_x, tXg[(None, kt)], tXs[(None, prod.index)],
-                              tma_bar_ptr=pipe.producer_get_barrier(prod))
-                    pipe.producer_commit(prod)
+                    load_stage(pipe, prod, kt_begin, ((tma_w, tWg, tWs), (tma_x, tXg, tXs)))
                     prod.advance()
             store_tile(None, None, flag, has_acc=False, **epilogue)  # the split-K path synchronises the CTA
         else:
