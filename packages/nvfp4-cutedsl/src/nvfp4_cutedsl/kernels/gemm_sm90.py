@@ -21,10 +21,9 @@ Per CTA and per K tile of 64 (four NVFP4 scale blocks):
    CTAs of one output tile add FP32 partials into a workspace and the last one
    (an atomic counter) applies the epilogue and zeroes the workspace again.
 
-Why not the register-sourced wgmma A operand: it needs the dequantized weight
-in the wgmma A fragment layout, i.e. a transform warpgroup and a second
-pipeline; the shared-memory route keeps one pipeline and lets the generic
-CuTe partitioners place the data. Listed as the next step in the README.
+The register-sourced kernel (``gemm_sm90_rs.py``) is faster for weight-only problems; this one stays
+for W4A4, whose packed activations must be dequantized into shared memory for wgmma's B operand
+anyway, and as a tuning candidate.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """NVFP4 GEMM for sm_90a in CuTe DSL with the weight as the register-sourced wgmma operand.
 
 ``out^T[N, M] = deq(w) @ x^T`` (the weight on the wgmma M side), FP32 accumulation; weight-only
-(BF16/FP16 activations). Per CTA: ``tile_w / 64`` consumer warpgroups and one producer warp.
+(BF16/FP16 activations). Per CTA: ``tile_w / 64`` consumer warpgroups and one producer warp (a
+producer warpgroup that hands its registers to the consumers when ``tile_x > 128``).
 
 1. The producer warp issues TMA loads of the packed weight tile (``tile_w x 32`` bytes) and of the
    activation tile (``tile_x x 64``, 128B-swizzled for wgmma) into a ``stages``-deep mbarrier ring.
