@@ -170,7 +170,8 @@ def sweep() -> None:
                 if tactic_problem(tac, problem):
                     continue
                 be.run(problem, tac, x, b, bias=None, out=out)
-                t = do_bench(lambda t_=tac: be.run(problem, t_, x, b, bias=None, out=out), return_mode="median") * 1e3
+                t = do_bench(lambda p=problem, t_=tac, x=x, b=b, o=out: be.run(p, t_, x, b, bias=None, out=o),
+                             return_mode="median") * 1e3
                 res.append((t, tac))
             res.sort(key=lambda r: r[0])
             for t, tac in res[:4]:

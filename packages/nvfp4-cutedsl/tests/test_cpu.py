@@ -15,17 +15,17 @@ from nvfp4.problem import GemmProblem
 from nvfp4_cutedsl import CuteDslBackend, Sm90Tactic, tactic_problem
 from nvfp4_cutedsl.backend import candidate_tactics
 from nvfp4_cutedsl.kernels.decode import (
-    BF16_HI,
-    F16_HI,
-    PAIR_SEL_BF16,
-    PAIR_SEL_F16,
-    SIGN_SEL,
     BF16_APART_MASK,
     BF16_APART_MUL,
+    BF16_HI,
     BF16_NIBBLES,
+    F16_HI,
     F16_NIBBLE_MASKS,
     F16_PAIR_SEL,
     GATHER_JOIN,
+    PAIR_SEL_BF16,
+    PAIR_SEL_F16,
+    SIGN_SEL,
     bf16_pair_sel,
     emulate_fp4x4,
     emulate_gather,

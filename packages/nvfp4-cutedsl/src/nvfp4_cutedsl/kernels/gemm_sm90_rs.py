@@ -31,8 +31,8 @@ from cutlass.memory import SmemAllocator
 from cutlass.tensor_utils import LayoutEnum
 
 from ..tactics import TILE_K, Sm90Tactic
-from .decode import BF16_WEIGHT_LOG2
 from .common import PACKED_K, k_slice, load_stage, packed_weight_tma, tma_tiles
+from .decode import BF16_WEIGHT_LOG2
 from .epilogue import store_tile
 from .fp4_convert import fp4_pairs, gather4, scale_pairs
 from .scale_layout import scale_layout_spec
