@@ -263,3 +263,16 @@ def test_candidate_kernels_compile_for_sm90a(m, a_format, out, layout):
     for tactic in candidate_tactics(p):
         assert tactic_problem(tactic, p) is None
         assert runner.get_compiled(tactic, a_format, out, layout) is not None
+
+
+def test_odd_scale_address_is_refused_with_its_name():
+    """The 16-bit scale loads need an even address: a view at an odd byte is refused before any launch."""
+    b = nvfp4.quantize(torch.randn(64, 64), layout="linear")
+    raw = torch.zeros(b.scale.numel() + 1, dtype=torch.uint8)
+    odd = raw[1:].view(torch.float8_e4m3fn).view(b.scale.shape)
+    bad = nvfp4.NVFP4Tensor(b.data, odd, b.global_scale, "linear", b.shape)
+    p = _problem(m=16, n=64, k=64)
+    tactic = CuteDslBackend().tactics(p)[0]
+    with pytest.raises(ValueError, match="b.scale must be 2-byte aligned"):
+        CuteDslBackend().run(p, tactic, torch.zeros(16, 64, dtype=torch.bfloat16), bad, bias=None,
+                             out=torch.empty(16, 64, dtype=torch.bfloat16))

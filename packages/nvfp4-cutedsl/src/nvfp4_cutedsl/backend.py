@@ -70,8 +70,7 @@ def candidate_tactics(problem: GemmProblem) -> list[Sm90Tactic]:
     """Tactics worth profiling for the problem's M bucket, the heuristic pick first (unfiltered)."""
     m = problem.m
     w4a4 = problem.a_format == "nvfp4"
-    # Two candidates per bucket (each costs a compile per format/layout when profiled); the order
-    # follows the H100 measurements in the README.
+    # Few candidates per bucket: each costs a compile per format/layout when profiled.
     out: list[Sm90Tactic] = []
     # Weight-only: the register-sourced kernel (weight_regs) first, it measured fastest on the H200 at every
     # M (README); the shared-memory kernel stays a candidate (and is the only one for W4A4).
@@ -159,6 +158,12 @@ class CuteDslBackend(Backend):
             if tensor.data_ptr() % 16:
                 raise ValueError(f"{name} data must be 16-byte aligned for TMA (data_ptr % 16 = "
                                  f"{tensor.data_ptr() % 16}); pass a fresh contiguous tensor")
+        # The register-sourced kernel reads the scales two at a time (16-bit loads).
+        scales = (("b.scale", b.scale),) + ((("a.scale", a.scale),) if w4a4 else ())
+        for name, tensor in scales:
+            if tensor.data_ptr() % 2:
+                raise ValueError(f"{name} must be 2-byte aligned (data_ptr % 2 = 1); pass a fresh contiguous "
+                                 "tensor, not a view starting at an odd byte")
         from . import runner  # imports the DSL
 
         runner.launch(tactic, a, b, bias, out, m=problem.m, n=problem.n, k=problem.k,

@@ -34,7 +34,8 @@ class Sm90Tactic:
     weight_regs: the weight as the register-sourced wgmma A operand
         (``kernels/gemm_sm90_rs.py``): each thread decodes its own fragment, no
         dequantized copy in shared memory and no CTA barrier per K tile; a
-        producer warp issues the TMA loads. Weight-only, ``swap_ab`` only.
+        producer warp (a warpgroup when tile_x > 128) issues the TMA loads.
+        Weight-only, ``swap_ab`` only.
         False: the dequantized weight goes through shared memory (``gemm_sm90.py``).
     """
 
