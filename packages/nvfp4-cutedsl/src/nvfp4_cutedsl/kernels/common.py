@@ -6,6 +6,7 @@ import cutlass
 import cutlass.cute as cute
 
 from ..tactics import TILE_K
+from .scale_layout import scale_layout_spec
 
 PACKED_K = TILE_K // 2  # bytes of packed codes per row per K tile
 
@@ -46,3 +47,9 @@ def load_stage(pipe, prod, kt_begin, copies) -> None:
     for tma, src, dst in copies:
         cute.copy(tma, src[(None, kt)], dst[(None, prod.index)], tma_bar_ptr=pipe.producer_get_barrier(prod))
     pipe.producer_commit(prod)
+
+
+def scale_layout(rows, k, layout: str) -> cute.Layout:
+    """(row, k-block) -> offset of the E4M3 scale, for the linear or swizzled 128x4 layout."""
+    shape, stride = scale_layout_spec(rows, k, layout)
+    return cute.make_layout(shape, stride=stride)

@@ -37,19 +37,12 @@ from cutlass.memory import SmemAllocator
 from cutlass.tensor_utils import LayoutEnum
 
 from ..tactics import TILE_K, Sm90Tactic
-from .common import PACKED_K, k_slice, load_stage, packed_weight_tma, tma_tiles
+from .common import PACKED_K, k_slice, load_stage, packed_weight_tma, scale_layout, tma_tiles
 from .epilogue import store_tile
 from .fp4_convert import fp4x8_to_16x8, scale_pair
-from .scale_layout import scale_layout_spec
 
 BLOCK = 16
 WORDS_K = PACKED_K // 4  # 32-bit words of packed codes per row per K tile (8 elements each)
-
-
-def scale_layout(rows, k, layout: str) -> cute.Layout:
-    """(row, k-block) -> offset of the E4M3 scale, for the linear or swizzled 128x4 layout."""
-    shape, stride = scale_layout_spec(rows, k, layout)
-    return cute.make_layout(shape, stride=stride)
 
 
 class Sm90NVFP4Gemm:

@@ -31,11 +31,10 @@ from cutlass.memory import SmemAllocator
 from cutlass.tensor_utils import LayoutEnum
 
 from ..tactics import TILE_K, Sm90Tactic
-from .common import PACKED_K, k_slice, load_stage, packed_weight_tma, tma_tiles
-from .decode import BF16_WEIGHT_LOG2
+from .common import PACKED_K, k_slice, load_stage, packed_weight_tma, scale_layout, tma_tiles
+from .decode import BF16_WEIGHT_LOG2, gather_sel
 from .epilogue import store_tile
 from .fp4_convert import fp4_pairs, gather4, scale_pairs
-from .scale_layout import scale_layout_spec
 
 BLOCK = 16
 PRODUCER_REGS = 40
@@ -151,6 +150,7 @@ class Sm90NVFP4GemmRS:
                     prod.advance()
             store_tile(None, None, flag, has_acc=False, **epilogue)  # the split-K path synchronises the CTA
         else:
+            # ---- Consumers --------------------------------------------------------------------------------
             if cutlass.const_expr(self.realloc):
                 cute.arch.warpgroup_reg_alloc(CONSUMER_REGS)
             thr_mma = tiled_mma.get_slice(tidx)
@@ -158,7 +158,6 @@ class Sm90NVFP4GemmRS:
             tCcC = thr_mma.partition_C(cC)
             acc = cute.make_rmem_tensor(tCcC.shape, cutlass.Float32)
             acc.fill(0.0)
-            # ---- Consumers --------------------------------------------------------------------------------
             wg_idx = cute.arch.make_warp_uniform(tidx // 128)
             thr_mma_wg = tiled_mma.get_slice(wg_idx * 128)
             tCrB = tiled_mma.make_fragment_B(thr_mma_wg.partition_B(sX))
@@ -170,9 +169,8 @@ class Sm90NVFP4GemmRS:
 
             # This thread's rows: r and r + 8 of its warp's 16 (the fragment layout), K pairs of byte t.
             lrow = warp_idx * 16 + lane // 4
-            sel = cutlass.Uint32(lane % 4) | ((cutlass.Uint32(lane % 4) + 4) << 4)
-            ws_layout = cute.make_layout(scale_layout_spec(n, k, self.layout)[0],
-                                         stride=scale_layout_spec(n, k, self.layout)[1])
+            sel = gather_sel(cutlass.Uint32(lane % 4))
+            ws_layout = scale_layout(n, k, self.layout)
             mWs16 = cute.make_tensor(cute.recast_ptr(ws_ptr, dtype=cutlass.Uint16), cute.make_layout(1 << 30))
             # Byte offsets of the thread's two rows' scales at K block 0 (rows past N read row N - 1).
             rbase0 = cute.crd2idx((cutlass.min(bid_w * t.tile_w + lrow, n - 1), 0), ws_layout)
