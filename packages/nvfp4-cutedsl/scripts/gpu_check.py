@@ -2,6 +2,7 @@
 
     python gpu_check.py correct      # every tactic on odd shapes, all formats and layouts
     python gpu_check.py correct-regs # the same, weight_regs tactics only
+    python gpu_check.py sweep-mid    # candidates and weight_regs variants at M 64-1024, timed
     python gpu_check.py bench        # N x K in {8192x8192, 8192x28672}, M in {1,16,256,1024,8192}
 
 Prints one line per check (flushed, so a hang shows where it stopped) and a
@@ -147,35 +148,88 @@ def bench() -> None:
 
 
 def sweep() -> None:
-    """Time weight_regs tactic variants at decode sizes (to choose the candidates), one line each."""
-    import itertools
-
+    """Time weight_regs tactic variants at decode sizes (to choose the candidates), best first: every
+    split 2-12 (the CTAs resident at once, not only powers of two) at two depths, and the candidates."""
     from triton.testing import do_bench
 
-    from nvfp4_cutedsl.backend import _split_for
     from nvfp4_cutedsl.tactics import Sm90Tactic, tactic_problem
 
     be = CuteDslBackend()
-    for n, k in ((8192, 8192), (8192, 28672), (57344, 8192)):
+    shapes = ((8192, 8192), (8192, 28672), (57344, 8192), (6144, 4096), (10240, 8192), (4096, 14336))
+    for n, k in shapes[:int(os.environ.get("SWEEP_SHAPES", len(shapes)))]:
         b = nvfp4.quantize(torch.randn(n, k, device=DEV), layout="linear")
         for m in (1, 16):
             x = torch.randn(m, k, device=DEV).to(torch.bfloat16)
             out = torch.empty(m, n, dtype=torch.bfloat16, device=DEV)
             problem = GemmProblem(m, n, k, "bf16", torch.bfloat16, False, "linear", DEV)
             tx = 8 if m <= 8 else 16
+            cands = [t for t in be.tactics(problem) if t.weight_regs]
+            tacs = list(cands)
+            for sk in (1,) + tuple(range(2, 13)):
+                for stages in (4, 6, 8):
+                    tac = Sm90Tactic(64, tx, stages, True, sk, weight_regs=True)
+                    if tac not in tacs and not tactic_problem(tac, problem):
+                        tacs.append(tac)
             res = []
-            for tw, stages, sk_mul in itertools.product((64, 128), (4, 8, 12), (1, 2)):
-                sk = _split_for(problem, tw, tx) * sk_mul
-                tac = Sm90Tactic(tw, tx, stages, True, sk, weight_regs=True)
-                if tactic_problem(tac, problem):
-                    continue
+            for tac in tacs:
                 be.run(problem, tac, x, b, bias=None, out=out)
                 t = do_bench(lambda p=problem, t_=tac, x=x, b=b, o=out: be.run(p, t_, x, b, bias=None, out=o),
                              return_mode="median") * 1e3
                 res.append((t, tac))
             res.sort(key=lambda r: r[0])
-            for t, tac in res[:4]:
-                log(f"sweep N={n} K={k} M={m}: {t:.1f} us w{tac.tile_w} x{tac.tile_x} s{tac.stages} sk{tac.split_k}")
+            for t, tac in res[:6] + [r for r in res[6:] if r[1] in cands]:
+                log(f"sweep N={n} K={k} M={m}: {t:.1f} us {'cand' if tac in cands else 'new'} w{tac.tile_w} "
+                    f"x{tac.tile_x} s{tac.stages} sk{tac.split_k}")
+        del b
+        torch.cuda.empty_cache()
+
+
+def sweep_mid() -> None:
+    """Time the current candidates and tactic variants at M 64-1024, one line each, best first.
+
+    ``SWEEP_FORMAT=nvfp4`` times W4A4 (shared-memory kernel variants), else bf16 activations
+    (register-sourced variants)."""
+    from triton.testing import do_bench
+
+    from nvfp4_cutedsl.backend import _split_for
+    from nvfp4_cutedsl.tactics import Sm90Tactic, tactic_problem
+
+    be = CuteDslBackend()
+    w4a4 = os.environ.get("SWEEP_FORMAT", "bf16") == "nvfp4"
+    variants = {  # (tile_w, tile_x, stages, split multiplier of _split_for)
+        64: [(64, 64, 6, 0.5), (64, 64, 6, 1), (64, 64, 10, 1), (64, 64, 6, 2), (128, 64, 6, 0.5)],
+        256: [(64, 256, 4, 1), (64, 256, 5, 1), (64, 128, 6, 1), (128, 128, 6, 1), (128, 256, 5, 1),
+              (64, 256, 5, 2)],
+        1024: [(64, 256, 5, 1), (128, 256, 5, 1), (128, 256, 4, 1), (128, 128, 6, 1)],
+    }
+    if w4a4:
+        variants = {64: [(64, 64, 6, 0.5), (128, 64, 6, 0.5), (64, 64, 8, 1)],
+                    256: [(64, 256, 4, 1), (64, 128, 5, 1), (128, 256, 4, 1), (64, 128, 5, 2)],
+                    1024: [(128, 256, 4, 1), (64, 256, 4, 1)]}
+    for n, k in ((8192, 8192), (8192, 28672), (57344, 8192), (6144, 4096)):
+        b = nvfp4.quantize(torch.randn(n, k, device=DEV), layout="linear")
+        for m, var in variants.items():
+            x = torch.randn(m, k, device=DEV).to(torch.bfloat16)
+            if w4a4:
+                x = nvfp4.quantize(x, layout="linear")
+            out = torch.empty(m, n, dtype=torch.bfloat16, device=DEV)
+            problem = GemmProblem(m, n, k, "nvfp4" if w4a4 else "bf16", torch.bfloat16, False, "linear", DEV)
+            tacs = list(be.tactics(problem))
+            for tw, tx, stages, mul in var:
+                sk = max(1, int(_split_for(problem, tw, tx) * mul)) if mul != 1 or tx < 256 else 1
+                tac = Sm90Tactic(tw, tx, stages, True, sk, weight_regs=not w4a4)
+                if tac not in tacs and not tactic_problem(tac, problem):
+                    tacs.append(tac)
+            res = []
+            for tac in tacs:
+                be.run(problem, tac, x, b, bias=None, out=out)
+                t = do_bench(lambda p=problem, t_=tac, x=x, b=b, o=out: be.run(p, t_, x, b, bias=None, out=o),
+                             return_mode="median") * 1e3
+                res.append((t, tac, "cand" if tac in be.tactics(problem) else "new"))
+            res.sort(key=lambda r: r[0])
+            for t, tac, kind in res:
+                log(f"sweep-mid {problem.a_format} N={n} K={k} M={m}: {t:.1f} us {kind} w{tac.tile_w} "
+                    f"x{tac.tile_x} s{tac.stages} sk{tac.split_k}{' regs' if tac.weight_regs else ''}")
         del b
         torch.cuda.empty_cache()
 
@@ -222,6 +276,8 @@ if __name__ == "__main__":
         one(*(int(v) for v in sys.argv[2:10]))
     if what == "sweep":
         sweep()
+    if what == "sweep-mid":
+        sweep_mid()
     if what in ("bench", "all"):
         bench()
     sys.exit(rc)

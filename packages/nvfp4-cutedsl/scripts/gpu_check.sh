@@ -24,6 +24,8 @@ for step in $STEPS; do
                  echo "pytest rc=$?"; grep -E '^(FAILED|ERROR)' "$OUT/pytest.txt" | head -10; tail -3 "$OUT/pytest.txt" ;;
     sweep) timeout ${T_SWEEP:-200} python3 $HERE/scripts/gpu_check.py sweep > "$OUT/sweep.txt" 2>&1; echo "sweep rc=$?";
            grep -E '^sweep' "$OUT/sweep.txt" ;;
+    sweep-mid) timeout ${T_SWEEP:-400} python3 $HERE/scripts/gpu_check.py sweep-mid > "$OUT/sweep-mid.txt" 2>&1;
+           echo "sweep-mid rc=$?"; grep -E '^sweep' "$OUT/sweep-mid.txt" ;;
     bench) timeout ${T_BENCH:-200} python3 $HERE/scripts/gpu_check.py bench > "$OUT/bench.txt" 2>&1; echo "bench rc=$?";
            grep -E 'BENCH-FAIL|compiled' "$OUT/bench.txt" | head -8; sed -n '/^| N x K/,$p' "$OUT/bench.txt" ;;
   esac
