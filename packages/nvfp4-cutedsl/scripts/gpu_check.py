@@ -147,11 +147,21 @@ def bench() -> None:
                 f"sk{tac.split_k}{' regs' if tac.weight_regs else ''} | {rel:.1e} |")
 
 
-def sweep() -> None:
-    """Time weight_regs tactic variants at decode sizes (to choose the candidates), best first: every
-    split 2-12 (the CTAs resident at once, not only powers of two) at two depths, and the candidates."""
+def _time_tactics(be, problem, tacs, x, b, out) -> list:
+    """(median us, tactic) of each of ``tacs`` on one problem, fastest first."""
     from triton.testing import do_bench
 
+    res = []
+    for tac in tacs:
+        be.run(problem, tac, x, b, bias=None, out=out)
+        t = do_bench(lambda t_=tac: be.run(problem, t_, x, b, bias=None, out=out), return_mode="median") * 1e3
+        res.append((t, tac))
+    return sorted(res, key=lambda r: r[0])
+
+
+def sweep() -> None:
+    """Time weight_regs tactic variants at decode sizes (to choose the candidates), best first: every
+    split 1-12 (the CTAs resident at once, not only powers of two) at depths 4, 6 and 8, and the candidates."""
     from nvfp4_cutedsl.tactics import Sm90Tactic, tactic_problem
 
     be = CuteDslBackend()
@@ -170,13 +180,7 @@ def sweep() -> None:
                     tac = Sm90Tactic(64, tx, stages, True, sk, weight_regs=True)
                     if tac not in tacs and not tactic_problem(tac, problem):
                         tacs.append(tac)
-            res = []
-            for tac in tacs:
-                be.run(problem, tac, x, b, bias=None, out=out)
-                t = do_bench(lambda p=problem, t_=tac, x=x, b=b, o=out: be.run(p, t_, x, b, bias=None, out=o),
-                             return_mode="median") * 1e3
-                res.append((t, tac))
-            res.sort(key=lambda r: r[0])
+            res = _time_tactics(be, problem, tacs, x, b, out)
             for t, tac in res[:6] + [r for r in res[6:] if r[1] in cands]:
                 log(f"sweep N={n} K={k} M={m}: {t:.1f} us {'cand' if tac in cands else 'new'} w{tac.tile_w} "
                     f"x{tac.tile_x} s{tac.stages} sk{tac.split_k}")
@@ -189,8 +193,6 @@ def sweep_mid() -> None:
 
     ``SWEEP_FORMAT=nvfp4`` times W4A4 (shared-memory kernel variants), else bf16 activations
     (register-sourced variants)."""
-    from triton.testing import do_bench
-
     from nvfp4_cutedsl.backend import _split_for
     from nvfp4_cutedsl.tactics import Sm90Tactic, tactic_problem
 
@@ -220,14 +222,9 @@ def sweep_mid() -> None:
                 tac = Sm90Tactic(tw, tx, stages, True, sk, weight_regs=not w4a4)
                 if tac not in tacs and not tactic_problem(tac, problem):
                     tacs.append(tac)
-            res = []
-            for tac in tacs:
-                be.run(problem, tac, x, b, bias=None, out=out)
-                t = do_bench(lambda p=problem, t_=tac, x=x, b=b, o=out: be.run(p, t_, x, b, bias=None, out=o),
-                             return_mode="median") * 1e3
-                res.append((t, tac, "cand" if tac in be.tactics(problem) else "new"))
-            res.sort(key=lambda r: r[0])
-            for t, tac, kind in res:
+            cands = be.tactics(problem)
+            for t, tac in _time_tactics(be, problem, tacs, x, b, out):
+                kind = "cand" if tac in cands else "new"
                 log(f"sweep-mid {problem.a_format} N={n} K={k} M={m}: {t:.1f} us {kind} w{tac.tile_w} "
                     f"x{tac.tile_x} s{tac.stages} sk{tac.split_k}{' regs' if tac.weight_regs else ''}")
         del b
