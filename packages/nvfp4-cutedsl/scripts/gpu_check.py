@@ -37,7 +37,8 @@ def log(msg: str) -> None:
 
 def correct(smoke: bool = False, regs_only: bool = False) -> int:
     be = CuteDslBackend()
-    shapes = [(1, 256, 256), (17, 96, 160), (33, 384, 512), (5, 256, 8192), (200, 520, 1024), (300, 264, 2048)]
+    shapes = [(1, 256, 256), (17, 96, 160), (33, 384, 512), (5, 256, 8192), (200, 520, 1024), (300, 264, 2048),
+              (100, 200, 768)]  # one shape per M bucket of candidate_tactics, and more
     if smoke:
         shapes = [(17, 96, 160)]
     outs = [torch.bfloat16, torch.float16, torch.float32]
