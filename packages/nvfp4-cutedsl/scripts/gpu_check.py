@@ -217,13 +217,13 @@ def sweep_mid() -> None:
                 x = nvfp4.quantize(x, layout="linear")
             out = torch.empty(m, n, dtype=torch.bfloat16, device=DEV)
             problem = GemmProblem(m, n, k, "nvfp4" if w4a4 else "bf16", torch.bfloat16, False, "linear", DEV)
-            tacs = list(be.tactics(problem))
+            cands = be.tactics(problem)
+            tacs = list(cands)
             for tw, tx, stages, mul in var:
                 sk = max(1, int(_split_for(problem, tw, tx) * mul)) if mul != 1 or tx < 256 else 1
                 tac = Sm90Tactic(tw, tx, stages, True, sk, weight_regs=not w4a4)
                 if tac not in tacs and not tactic_problem(tac, problem):
                     tacs.append(tac)
-            cands = be.tactics(problem)
             for t, tac in _time_tactics(be, problem, tacs, x, b, out):
                 kind = "cand" if tac in cands else "new"
                 log(f"sweep-mid {problem.a_format} N={n} K={k} M={m}: {t:.1f} us {kind} w{tac.tile_w} "
