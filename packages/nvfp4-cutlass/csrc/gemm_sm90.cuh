@@ -75,14 +75,19 @@ __device__ __forceinline__ void finish_tile(const GemmParams& p, Acc&& acc, int 
           const int m = col(i, r), n = row(grp, r);
           if (m < p.m && n < p.n) ws[(int64_t)m * p.n + n] = acc(grp)[i][r];
         }
-    __threadfence();
+    // One fence for the CTA, not one a thread (the cooperative-groups grid barrier's pattern): the barrier
+    // orders every thread's partials before thread 0's release fence and arrival, and thread 0's acquire fence
+    // after the last arrival before the barrier that lets the CTA read the other slices' partials.
     __syncthreads();
     __shared__ bool last;
     const unsigned tile = blockIdx.x + gridDim.x * blockIdx.y;
-    if (threadIdx.x == 0) last = atomicAdd(p.counters + tile, 1u) == (unsigned)(p.split_k - 1);
+    if (threadIdx.x == 0) {
+      __threadfence();
+      last = atomicAdd(p.counters + tile, 1u) == (unsigned)(p.split_k - 1);
+      if (last) __threadfence();
+    }
     __syncthreads();
     if (!last) return;
-    __threadfence();
 #pragma unroll
     for (int grp = 0; grp < RG; ++grp)
 #pragma unroll

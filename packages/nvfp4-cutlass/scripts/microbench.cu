@@ -7,6 +7,7 @@
 //        scripts/microbench.cu csrc/gemm_sm90*.cu csrc/quantize_sm90.cu -o microbench
 //   ./microbench                       # the sweep (M 1..256, memory probes, quantize)
 //   ./microbench gemm                  # GEMMs only, M 16..1024 (the wgmma range)
+//   ./microbench wgmma                 # the wgmma kernels only, M 64..4096
 //   ./microbench decode                # GEMMs only, M 1, 8 and 16
 //   ./microbench read                  # memory-pattern probes only
 //   ./microbench quantize              # the quantize kernel (bf16/fp16, both scale layouts) against a copy
@@ -138,7 +139,7 @@ struct Problem {
     CK(cudaMalloc(&xs, (size_t)m * k / 16 + 16));
     CK(cudaMalloc(&gs, 16));
     CK(cudaMalloc(&out, (size_t)m * n * 4));
-    CK(cudaMalloc(&partials, (size_t)64 * m * n * 4));
+    CK(cudaMalloc(&partials, (size_t)(m >= 1024 ? 2 : 64) * m * n * 4));  // splits: see main()
     CK(cudaMalloc(&counters, 1u << 20));
     CK(cudaMemset(counters, 0, 1u << 20));
     fill_bytes<<<1024, 256>>>(w, (size_t)n * k / 2, 1u, 0, 0);
@@ -297,9 +298,11 @@ int main(int argc, char** argv) {
   }
   const bool read_only = argc == 2 && std::strcmp(argv[1], "read") == 0;  // memory-pattern probes only
   const bool decode_only = argc == 2 && std::strcmp(argv[1], "decode") == 0;  // GEMMs only, M 1, 8, 16
-  const bool gemm_only = decode_only || (argc == 2 && std::strcmp(argv[1], "gemm") == 0);  // GEMMs, M 16..1024
+  const bool wgmma_only = argc == 2 && std::strcmp(argv[1], "wgmma") == 0;  // wgmma kernels, M 64..4096
+  const bool gemm_only = decode_only || wgmma_only || (argc == 2 && std::strcmp(argv[1], "gemm") == 0);  // M 16..1024
   const int shapes[][2] = {{8192, 8192}, {57344, 8192}, {8192, 28672}, {6144, 4096}};
   const std::vector<int> ms = decode_only ? std::vector<int>{1, 8, 16}
+                              : wgmma_only ? std::vector<int>{64, 256, 1024, 4096}
                               : gemm_only ? std::vector<int>{16, 64, 128, 256, 1024}
                                         : std::vector<int>{1, 8, 16, 32, 64, 128, 256};
   const int splits[] = {1, 2, 3, 4, 6, 8, 12, 16};
@@ -337,6 +340,7 @@ int main(int argc, char** argv) {
       Problem pr(s[0], s[1], m);
       for (int i = 0; i < ncfg; ++i) {
         const int tile = cfgs[i].tile_m;  // the tiles the Python heuristic would offer for this M
+        if (wgmma_only && !cfgs[i].wgmma) continue;
         if (cfgs[i].wgmma ? m < 16 : m <= 32 ? tile != std::max(8, m) : (tile < 32 || tile > 2 * m || 4 * tile < m))
           continue;
         float best = 1e30f; int best_split = 0;
