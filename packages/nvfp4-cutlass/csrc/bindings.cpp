@@ -61,6 +61,14 @@ void quantize(uintptr_t x, int x_dtype, uintptr_t global_scale, uintptr_t data, 
         "quantize launch");
 }
 
+void dequantize_fp16(uintptr_t data, uintptr_t scale, uintptr_t out, int rows, int k, bool swizzled,
+                     uintptr_t stream) {
+  if (rows < 1 || k < 16 || k % 16) throw std::invalid_argument("nvfp4_cutlass.dequantize_fp16: bad shape");
+  check(launch_dequantize_fp16(ptr<const uint8_t>(data), ptr<const uint8_t>(scale), ptr<void>(out), rows, k,
+                               swizzled ? 1 : 0, ptr<CUstream_st>(stream)),
+        "dequantize launch");
+}
+
 std::vector<std::tuple<int, int, int, int, int, int>> configs() {
   int n = 0;
   const GemmConfig* c = gemm_configs(&n);
@@ -94,6 +102,8 @@ NB_MODULE(_native, m) {
         nb::arg("chunks_per_split"), nb::arg("stream"));
   m.def("quantize", &quantize, nb::arg("x"), nb::arg("x_dtype"), nb::arg("global_scale"), nb::arg("data"),
         nb::arg("scale"), nb::arg("rows"), nb::arg("k"), nb::arg("swizzled"), nb::arg("stream"));
+  m.def("dequantize_fp16", &dequantize_fp16, nb::arg("data"), nb::arg("scale"), nb::arg("out"), nb::arg("rows"),
+        nb::arg("k"), nb::arg("swizzled"), nb::arg("stream"));
   m.def("configs", &configs, "Compiled GEMM configurations as (tile_m, warps, unroll, stages, wgmma, warp_rows).");
   m.def("device_capability", &device_capability);
   m.attr("CUDA_ARCH") = "sm_90a";

@@ -104,9 +104,10 @@ __device__ __forceinline__ void finish_tile(const GemmParams& p, Acc&& acc, int 
   }
 
   // BF16-decoded weights carry 2^-kBf16WeightLog2Scale (decode_word_bf16); the power of two is exact here.
+  // FP16 activations may be a dequantized NVFP4 one (act_fp16 tactics), whose global scale comes along as a_gs.
   const float alpha = ACT == kActNVFP4 ? __ldg(p.b_gs) * __ldg(p.a_gs)
                       : ACT == kActBF16 ? __ldg(p.b_gs) * (float)(1 << kBf16WeightLog2Scale)
-                                        : __ldg(p.b_gs);
+                                        : __ldg(p.b_gs) * (p.a_gs ? __ldg(p.a_gs) : 1.f);
 #pragma unroll
   for (int grp = 0; grp < RG; ++grp)
 #pragma unroll

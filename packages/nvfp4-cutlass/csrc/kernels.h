@@ -16,7 +16,7 @@ struct GemmParams {
   const float* b_gs;       // device scalar: b's global dequantization scale
   const void* a;           // [M, K] bf16/fp16, or [M, K/2] packed E2M1 (W4A4)
   const uint8_t* a_scale;  // W4A4 only: a's E4M3 scales, same layout as b's
-  const float* a_gs;       // W4A4 only: a's global scale (alpha = a_gs * b_gs)
+  const float* a_gs;       // W4A4 (alpha = a_gs * b_gs), or FP16 a dequantized from NVFP4 (nullptr: none)
   const void* bias;        // nullptr or [N] of the output dtype
   void* out;               // [M, N] contiguous, output dtype
   float* partials;         // split_k > 1: [split_k, M, N] fp32 partial sums
@@ -44,5 +44,11 @@ cudaError_t launch_gemm(const GemmParams& p, int act, GemmConfig cfg, cudaStream
 // 0 bf16, 1 fp16, 2 fp32); data [rows, k/2]; scale linear [rows, k/16] or swizzled (padding pre-zeroed).
 cudaError_t launch_quantize(const void* x, int x_dtype, const float* global_scale, uint8_t* data, uint8_t* scale,
                             int rows, int k, int swizzled, cudaStream_t stream);
+
+// NVFP4 -> FP16 without the global scale (E2M1 x E4M3 is exact in FP16): data [rows, k/2], scale linear
+// [rows, k/16] or swizzled, out [rows, k] FP16 (16-byte aligned). The W4A4 tactics with act_fp16 feed it to the
+// FP16 GEMM kernels.
+cudaError_t launch_dequantize_fp16(const uint8_t* data, const uint8_t* scale, void* out, int rows, int k,
+                                   int swizzled, cudaStream_t stream);
 
 }  // namespace nvfp4_cutlass

@@ -38,16 +38,17 @@ def test_split_k_odd_shapes(a_format, layout, m):
 _WGMMA = sorted(c for c in (compiled_configs() or ()) if c[4])
 
 
-@pytest.mark.parametrize("a_format", ["bf16", "fp16", "nvfp4"])
+@pytest.mark.parametrize("a_format", ["bf16", "fp16", "nvfp4", "nvfp4-act_fp16"])
 @pytest.mark.parametrize("out_dtype", [torch.bfloat16, torch.float16, torch.float32])
 def test_wgmma_configurations(a_format, out_dtype):
     # every compiled wgmma configuration: partial tiles in M and N, odd and even chunk counts, both scale
-    # layouts, split-K where the tile allows it
+    # layouts, split-K where the tile allows it; W4A4 also through the dequantized FP16 activation
     assert _WGMMA, "the build has wgmma configurations"
+    a_format, act_fp16 = a_format.split("-")[0], a_format.endswith("act_fp16")
     for tm, warps, unroll, stages, _, _ in _WGMMA:
         for m, n, k in ((1, 64, 128), (tm + 3, 200, 640), (2 * tm - 5, 16 * warps + 16, 1152)):
             for split in (1, 3):
-                t = CutlassTactic(tm, 16 * warps, split, unroll, stages, True)
+                t = CutlassTactic(tm, 16 * warps, split, unroll, stages, True, act_fp16=act_fp16)
                 layout = "swizzled" if m % 2 else "linear"
                 if is_valid(GemmProblem(m, n, k, a_format, out_dtype, True, layout, torch.device("cuda")), t):
                     continue

@@ -64,16 +64,21 @@ class CutlassBackend(Backend):
         # Locals keep any realigned copy alive until the launch is queued (the allocator may otherwise hand
         # its memory to the workspace below).
         b_data = _aligned16(b.data)
+        stream = torch.cuda.current_stream(problem.device).cuda_stream
+        m, n, k = problem.m, problem.n, problem.k
+        act = _ACT[problem.a_format]
         if isinstance(a, NVFP4Tensor):
             if a.layout != b.layout:
                 raise ValueError(f"a.layout ({a.layout!r}) and b.layout ({b.layout!r}) must match")
             a_data = _aligned16(a.data)
             a_scale, a_gs = a.scale.data_ptr(), a.global_scale.data_ptr()
+            if tactic.act_fp16:  # exact FP16 products of E2M1 and E4M3; a's global scale stays in alpha
+                a_fp16 = torch.empty((m, k), dtype=torch.float16, device=problem.device)
+                mod.dequantize_fp16(a_data.data_ptr(), a_scale, a_fp16.data_ptr(), m, k, swizzled, stream)
+                a_data, a_scale, act = a_fp16, 0, _ACT["fp16"]
         else:
             a_data = _aligned16(a)
             a_scale = a_gs = 0
-        stream = torch.cuda.current_stream(problem.device).cuda_stream
-        m, n, k = problem.m, problem.n, problem.k
         partials = counters = 0
         if tactic.split_k > 1:
             tiles = -(-n // tactic.tile_n) * -(-m // tactic.tile_m)
@@ -81,7 +86,7 @@ class CutlassBackend(Backend):
             partials, counters = part.data_ptr(), cnt.data_ptr()
         mod.gemm(b_data.data_ptr(), b.scale.data_ptr(), b.global_scale.data_ptr(), a_data.data_ptr(), a_scale, a_gs,
                  0 if bias is None else bias.data_ptr(), out.data_ptr(), partials, counters, m, n, k,
-                 _ACT[problem.a_format], swizzled, _OUT[problem.out_dtype], tactic.tile_m, tactic.warps,
+                 act, swizzled, _OUT[problem.out_dtype], tactic.tile_m, tactic.warps,
                  tactic.unroll, tactic.stages, tactic.wgmma, tactic.warp_rows, tactic.split_k,
                  chunks_per_split(k, tactic.split_k),
                  stream)

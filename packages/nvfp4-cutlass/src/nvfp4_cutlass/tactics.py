@@ -13,10 +13,17 @@ is decoded; with
 warpgroup kernel (csrc/gemm_sm90_wgmma.cuh): each 4 warps issue ``wgmma.m64n{tile_m}k16`` with the decoded
 weight as the register operand and the activation tile read by the tensor cores from shared memory; it needs
 the cp.async ring (stages >= 3), warps in whole warpgroups, and split_k = 1 for tile_m = 256.
+
+``act_fp16 = True`` (W4A4 only) first dequantizes the NVFP4 activation to FP16 in one pass (E2M1 x E4M3 is exact
+in FP16; the global scale goes into alpha) and then runs the FP16 weight-only kernel of the same configuration:
+the same products, but the activations are decoded once instead of once for every weight tile that reads them,
+which is what bounds W4A4 from M = 64 on. It costs an extra launch and M x K x 2 bytes of scratch, so it is
+offered from M = 33 on, first; the in-kernel decode stays for the tuner.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -56,6 +63,8 @@ PREFERRED = {
 }
 #: tile_m values of the wgmma kernel (its instruction's N).
 WGMMA_TILE_MS = (64, 128, 256)
+#: From this M on, W4A4 problems are offered act_fp16 tactics (dequantize the activation once, then FP16).
+ACT_FP16_MIN_M = 33
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,7 @@ class CutlassTactic:
     stages: int = 1  # 2: register double buffering; >= 3: depth of the cp.async shared-memory ring
     wgmma: bool = False  # the warpgroup-MMA kernel (tile_n = 64 per warpgroup) instead of mma.sync
     warp_rows: int = 16  # weight rows a warp owns: 16, or 32 (two row groups sharing the activation reads)
+    act_fp16: bool = False  # W4A4: dequantize the activation to FP16 first, then run the FP16 kernel
 
     @property
     def warps(self) -> int:
@@ -145,6 +155,8 @@ def valid_tactics(problem: GemmProblem, compiled: frozenset | None = None,
     if not out:  # nothing compiled fits the tile rules: run any compiled tile
         for cfg in sorted(compiled):
             add(cfg, heuristic_split(problem, cfg[0], cfg[5] * cfg[1], cfg[1], sm_count))
+    if problem.a_format == "nvfp4" and m >= ACT_FP16_MIN_M:
+        out = [dataclasses.replace(t, act_fp16=True) for t in out] + out
     return out
 
 
@@ -158,6 +170,8 @@ def is_valid(problem: GemmProblem, tactic: object, compiled: frozenset | None = 
         compiled = compiled_configs() or BASE_CONFIGS
     if tactic.warp_rows not in (16, 32) or tactic.tile_n % tactic.warp_rows or tactic.config not in compiled:
         return f"{tactic} is not compiled into this build (compiled: {sorted(compiled)})"
+    if tactic.act_fp16 and problem.a_format != "nvfp4":
+        return f"act_fp16 dequantizes an NVFP4 activation; this problem's is {problem.a_format}"
     if tactic.stages >= CP_ASYNC_STAGES and problem.k % K_CHUNK:
         return f"stages={tactic.stages} (cp.async ring) needs K % {K_CHUNK} == 0, got K={problem.k}"
     if tactic.wgmma and tactic.tile_m == 256 and tactic.split_k > 1:
