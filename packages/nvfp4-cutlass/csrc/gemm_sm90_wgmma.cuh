@@ -1,4 +1,5 @@
-// sm_90a NVFP4 GEMM on wgmma for medium and large M (included by gemm_sm90.cuh after the mma.sync kernels).
+// sm_90a NVFP4 GEMM on wgmma for medium and large M, and with 8- or 16-wide tiles for decode sizes (included by
+// gemm_sm90.cuh after the mma.sync kernels).
 //
 // D^T = W x X^T as in the mma.sync kernels, but each warpgroup issues wgmma.m64nTNk16 with the decoded weight as
 // the register-sourced operand A (64 weight rows) and TN activation rows as operand B, which the tensor cores read
@@ -7,10 +8,11 @@
 // - Weights: the cp.async kernels' per-warp ring (WarpStage: 16 rows x 64 bytes and their scales per 128-wide
 //   K chunk). wgmma fixes which K values a thread's A registers hold (k = 2t, 2t+1, 2t+8, 2t+9 of each 16-wide
 //   step: the m16n8k16 A fragment), so the thread gathers byte t of every 32-bit word of its rows with byte
-//   permutes before decoding. Each K step of 16 is exactly one scale block.
+//   permutes before decoding. Each K step of 16 is exactly one scale block, so a thread needs all 8 block scales
+//   of its rows a chunk: the 4 lanes of a quad convert two each and share them (wgmma_scales).
 // - Activations: TN rows x 128 values per chunk in two 128-byte-swizzled K-major tiles (the canonical wgmma
 //   layout: 8-row atoms of 1024 bytes, 16-byte piece j of row r at j ^ (r % 8)). bf16/fp16 from TN = 128 on:
-//   TMA copies, one thread, mbarriers (gemm_wgmma_tma_kernel). TN = 64 and W4A4: cp.async by the whole CTA
+//   TMA copies, one thread, mbarriers (gemm_wgmma_tma_kernel). TN <= 64 and W4A4: cp.async by the whole CTA
 //   (gemm_wgmma_kernel); W4A4 stages the packed activations and scales instead and the CTA decodes them into
 //   that layout (FP16), double-buffered because the previous chunk's wgmmas may still read the other buffer.
 // - Pipeline: S stages; S-2 chunks in flight ahead in gemm_wgmma_kernel (a stage is refilled after a
@@ -42,6 +44,8 @@ struct WgmmaAtom;
   struct WgmmaAtom<false, TN> {                                                                      \
     using Op = gmma::MMA_64x##TN##x16_F32F16F16_RS<gmma::Major::K, gmma::Major::K>;                  \
   };
+NVFP4_WGMMA_ATOM(8)
+NVFP4_WGMMA_ATOM(16)
 NVFP4_WGMMA_ATOM(64)
 NVFP4_WGMMA_ATOM(128)
 NVFP4_WGMMA_ATOM(256)
@@ -64,20 +68,65 @@ __device__ __forceinline__ int sw128_piece(int r, int j) {
 
 // Shared-memory matrix descriptor of K step s (16 values) of a stage at shared address base (1024-aligned):
 // 128-byte swizzle, 8-row groups 1024 bytes apart (stride offset), leading offset unused (1).
-__device__ __forceinline__ uint64_t sw128_desc(uint32_t base, int s, int tn) {
-  const uint32_t addr = base + (s >> 2) * (tn * 128) + (s & 3) * 32;
-  return (uint64_t)((addr & 0x3FFFF) >> 4) | (1ull << 16) | (64ull << 32) | (1ull << 62);
+__device__ __forceinline__ uint64_t sw128_desc(uint32_t base) {
+  return (uint64_t)((base & 0x3FFFF) >> 4) | (1ull << 16) | (64ull << 32) | (1ull << 62);
+}
+// Step s's descriptor from the stage's: its start address moves by constants (the address field, bits 0-13 in
+// 16-byte units, holds any shared address, so the add never carries out of it), one add instead of the encoding.
+template <int TN>
+__device__ __forceinline__ uint64_t sw128_desc_step(uint64_t stage_desc, int s) {
+  return stage_desc + (uint64_t)(((s >> 2) * (TN * 128) + (s & 3) * 32) >> 4);
 }
 
 __device__ __forceinline__ void fence_proxy_async_shared() {
   asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
 }
 
+__device__ __forceinline__ uint32_t prmt(uint32_t a, uint32_t b, uint32_t sel) {
+  uint32_t d;
+  asm("prmt.b32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(sel));  // selector bit 3: sign-replicate mode
+  return d;
+}
+
+// BF16 registers from a gathered word (byte i: the K pair of register i, the lower K in the low nibble): the low
+// and the high nibbles go to two words (one code a byte); a PRMT puts byte i of each 16 bits apart with zero bytes
+// between (sign-replicated bytes of the first word, whose bytes are < 0x10), so one multiply by 2^6 + 2^12 (FMA
+// pipe) moves each code's exponent/mantissa bits to 8..6 and its sign to 15 (the two shifted copies do not
+// overlap) and one mask keeps those bits, as decode_word_bf16_apart does: 3 ALU operations a word and 2 a register
+// plus the IMAD, against 4 a register for shift-and-mask. s01 scales bytes 0-1, s23 bytes 2-3.
+__device__ __forceinline__ void decode_gathered_bf16(uint32_t g, uint32_t s01, uint32_t s23, uint32_t out[4]) {
+  const uint32_t lo = g & 0x0F0F0F0Fu, hi = (g >> 4) & 0x0F0F0F0Fu;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const uint32_t t = prmt(lo, hi, (uint32_t)(i | ((8 | i) << 4) | ((4 + i) << 8) | ((8 | i) << 12)));
+    out[i] = hmul2_bf16(bf16_pair_apart(t, (1u << 6) | (1u << 12)), i < 2 ? s01 : s23);
+  }
+}
+
+// The block multipliers of a thread's rows for one chunk. The wgmma A fragment gives each thread values of all 8
+// blocks of its two rows, so converting them in every lane took 16 conversions a thread and chunk, a fifth of the
+// loop. With SHFL, lane (g, t) converts blocks 2t, 2t+1 of rows g and g+8 (one block_scale_pair each) and
+// wgmma_a_pair fetches pair j of its rows from lane (g, j) with a shuffle; without (the 256-wide tile, where the
+// shuffles made ptxas serialise the wgmmas, C7515), each lane converts the pair it needs (8 pair conversions).
+template <bool BF16, bool SHFL>
+__device__ __forceinline__ void wgmma_scales(const WarpStage& ws, int lane, uint32_t (&mine)[2]) {
+  const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int h = 0; h < 2; ++h)
+    mine[h] = SHFL ? block_scale_pair<BF16>(*reinterpret_cast<const uint16_t*>(&ws.sc[g + 8 * h][2 * t])) : 0u;
+}
+template <bool BF16, bool SHFL>
+__device__ __forceinline__ uint32_t wgmma_scale_pair(const WarpStage& ws, int lane, const uint32_t (&mine)[2], int h,
+                                                     int j) {
+  if constexpr (SHFL) return __shfl_sync(0xFFFFFFFFu, mine[h], (lane & ~3) | j);
+  else return block_scale_pair<BF16>(*reinterpret_cast<const uint16_t*>(&ws.sc[(lane >> 2) + 8 * h][2 * j]));
+}
+
 // A registers of K steps 2j and 2j+1 for this thread: rows g and g+8 of the warp's 16. The row's 64 bytes are 16
 // words; step s uses bytes 8s+t (k = 2t, 2t+1) and 8s+t+4 (k = 2t+8, 2t+9), i.e. byte t of words 2s and 2s+1.
-// Gathering byte t of words 4j..4j+3 gives one word whose decode yields steps 2j and 2j+1.
-template <bool BF16>
-__device__ __forceinline__ void wgmma_a_pair(const WarpStage& ws, int lane, const uint2 (&sc)[2], int j,
+// Gathering byte t of words 4j..4j+3 gives one word whose decode yields steps 2j and 2j+1 (blocks 2j, 2j+1).
+template <bool BF16, bool SHFL>
+__device__ __forceinline__ void wgmma_a_pair(const WarpStage& ws, int lane, const uint32_t (&mine)[2], int j,
                                              uint32_t (&a0)[4], uint32_t (&a1)[4]) {
   const int g = lane >> 2, t = lane & 3;
   const uint32_t sel = (uint32_t)(t | ((t + 4) << 4));
@@ -85,9 +134,10 @@ __device__ __forceinline__ void wgmma_a_pair(const WarpStage& ws, int lane, cons
   for (int h = 0; h < 2; ++h) {  // row g (h = 0) or g + 8
     const uint4 r = ws.w[h][4 * g + j];  // lane 4g+j's copy: bytes 16j..16j+15 of the row
     const uint32_t word = __byte_perm(__byte_perm(r.x, r.y, sel), __byte_perm(r.z, r.w, sel), 0x5410);
-    const uint32_t scw = (j < 2 ? sc[h].x : sc[h].y) >> (16 * (j & 1));  // block scales of steps 2j, 2j+1
+    const uint32_t sp = wgmma_scale_pair<BF16, SHFL>(ws, lane, mine, h, j);  // blocks 2j, 2j+1 of the row
     uint32_t v[4];
-    decode_word2<BF16>(word, block_scale<BF16>(scw & 0xFF), block_scale<BF16>((scw >> 8) & 0xFF), v);
+    if constexpr (BF16) decode_gathered_bf16(word, scale_lo<BF16>(sp), scale_hi<BF16>(sp), v);
+    else decode_word_f16(word, scale_lo<BF16>(sp), scale_hi<BF16>(sp), v);
     // v: step 2j (k 2t.., k 2t+8..), step 2j+1 (same); fragment register h is row g or g+8 at k 2t, h+2 at 2t+8
     a0[h] = v[0];
     a0[h + 2] = v[1];
@@ -103,18 +153,18 @@ template <bool BF16, int TN, class AfterWait>
 __device__ __forceinline__ void wgmma_chunk(const WarpStage& ws, int lane, uint32_t xtile, float (&d)[TN / 2],
                                             uint32_t (&a)[2][2][4], AfterWait&& after_wait) {
   using Op = typename WgmmaAtom<BF16, TN>::Op;
-  const int g = lane >> 2;
-  const uint2 sc[2] = {*reinterpret_cast<const uint2*>(&ws.sc[g][0]),
-                       *reinterpret_cast<const uint2*>(&ws.sc[g + 8][0])};
+  constexpr bool SHFL = TN < 256;
+  uint32_t mine[2];
+  wgmma_scales<BF16, SHFL>(ws, lane, mine);
+  const uint64_t desc = sw128_desc(xtile);
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
     cute::warpgroup_wait<1>();  // pair j-2 is done: its registers may be rewritten
     after_wait(j);
-    wgmma_a_pair<BF16>(ws, lane, sc, j, a[j & 1][0], a[j & 1][1]);
-    const uint64_t d0 = sw128_desc(xtile, 2 * j, TN), d1 = sw128_desc(xtile, 2 * j + 1, TN);
+    wgmma_a_pair<BF16, SHFL>(ws, lane, mine, j, a[j & 1][0], a[j & 1][1]);
     cute::warpgroup_arrive();
-    wgmma_rs<Op>(d, a[j & 1][0], d0, std::make_index_sequence<TN / 2>{});
-    wgmma_rs<Op>(d, a[j & 1][1], d1, std::make_index_sequence<TN / 2>{});
+    wgmma_rs<Op>(d, a[j & 1][0], sw128_desc_step<TN>(desc, 2 * j), std::make_index_sequence<TN / 2>{});
+    wgmma_rs<Op>(d, a[j & 1][1], sw128_desc_step<TN>(desc, 2 * j + 1), std::make_index_sequence<TN / 2>{});
     cute::warpgroup_commit_batch();
   }
 }
@@ -150,11 +200,13 @@ __global__ void __launch_bounds__(WG * 128, 1) gemm_wgmma_kernel(const GemmParam
   const bool swz = p.swizzled != 0;
 
   // This thread's activation pieces: piece j of rows r0, r0 + RSTEP, ... (RSTEP is a multiple of 8, so every
-  // row has the same swizzle phase and the destinations step by a constant).
-  constexpr int RSTEP = THREADS / 16, NPIECE = TN / RSTEP;
-  static_assert(RSTEP % 8 == 0 && TN % RSTEP == 0, "a whole number of activation pieces per thread");
+  // row has the same swizzle phase and the destinations step by a constant). Tiles narrower than RSTEP rows
+  // (TN = 8 with two warpgroups) leave the threads past the tile idle.
+  constexpr int RSTEP = THREADS / 16, NPIECE = (TN + RSTEP - 1) / RSTEP;
+  static_assert(RSTEP % 8 == 0 && (TN % RSTEP == 0 || TN < RSTEP), "a whole number of activation pieces per thread");
   const int xj = threadIdx.x & 15, xr0 = threadIdx.x >> 4;
   const int xdst0 = sw128_piece<TN>(xr0, xj);
+  auto piece_in_tile = [&](int i) { return TN % RSTEP == 0 || xr0 + i * RSTEP < TN; };
 
   auto issue = [&](int c, int st) {
     if (c < c_end) {
@@ -162,12 +214,12 @@ __global__ void __launch_bounds__(WG * 128, 1) gemm_wgmma_kernel(const GemmParam
       if constexpr (A_FP4) {  // per row: 4 pieces of 16 data bytes, then its 8 scales as two 4-byte groups
         uint8_t* xst = xraw + st * TN * 72;
         const uint8_t* xbase = static_cast<const uint8_t*>(p.a) + c * 64 + 16 * (threadIdx.x & 3);
-        constexpr int DSTEP = THREADS / 4, SPASS = (2 * TN + THREADS - 1) / THREADS;
+        constexpr int DPASS = (4 * TN + THREADS - 1) / THREADS, SPASS = (2 * TN + THREADS - 1) / THREADS;
 #pragma unroll
-        for (int i = 0; i < TN / DSTEP; ++i) {  // rows past M are zero-filled
-          const int r = (threadIdx.x >> 2) + i * DSTEP, m = m_base + r;
-          cp_async16_cg(xst + r * 64 + 16 * (threadIdx.x & 3), xbase + (int64_t)min(m, p.m - 1) * (p.k >> 1),
-                        m < p.m);
+        for (int i = 0; i < DPASS; ++i) {  // rows past M are zero-filled
+          const int e = threadIdx.x + i * THREADS, r = e >> 2, m = m_base + r;
+          if (e < 4 * TN)
+            cp_async16_cg(xst + r * 64 + 16 * (e & 3), xbase + (int64_t)min(m, p.m - 1) * (p.k >> 1), m < p.m);
         }
 #pragma unroll
         for (int i = 0; i < SPASS; ++i) {
@@ -182,7 +234,7 @@ __global__ void __launch_bounds__(WG * 128, 1) gemm_wgmma_kernel(const GemmParam
 #pragma unroll
         for (int i = 0; i < NPIECE; ++i) {  // rows past M are zero-filled
           const int m = m_base + xr0 + i * RSTEP;
-          cp_async16_cg(xst + i * RSTEP * 128, xbase + (int64_t)min(m, p.m - 1) * p.k, m < p.m);
+          if (piece_in_tile(i)) cp_async16_cg(xst + i * RSTEP * 128, xbase + (int64_t)min(m, p.m - 1) * p.k, m < p.m);
         }
       }
     }
@@ -213,6 +265,7 @@ __global__ void __launch_bounds__(WG * 128, 1) gemm_wgmma_kernel(const GemmParam
 #pragma unroll
       for (int i = 0; i < NPIECE; ++i) {  // word xj of row r: K 8xj..8xj+7 (piece xj), block xj / 2
         const int r = xr0 + i * RSTEP;
+        if (!piece_in_tile(i)) break;
         uint32_t v[4];
         decode_word_f16(*reinterpret_cast<const uint32_t*>(xst + r * 64 + 4 * xj),
                         f16_block_scale(xst[TN * 64 + r * 8 + (xj >> 1)]), v);

@@ -143,6 +143,38 @@ __device__ __forceinline__ uint32_t block_scale(uint8_t bits) {
   if constexpr (BF16) return bf16_block_scale(bits); else return f16_block_scale(bits);
 }
 
+// The block multipliers of two scales at once (bytes 0 and 1 of two_bytes, in the low and high half): one hardware
+// E4M3-pair conversion (exact in FP16), then for BF16 scale * 2^118 through FP32 (exact) and one pack, for FP16 one
+// multiply by 64: 6 instructions for two scales where block_scale takes 5 for one. scale_lo / scale_hi spread one
+// half over both for the pair multiply; ptxas folds them into the HMUL2's operand selectors (.H0_H0 / .H1_H1).
+template <bool BF16>
+__device__ __forceinline__ uint32_t block_scale_pair(uint32_t two_bytes) {
+  const uint32_t h = cvt_e4m3x2_f16x2(two_bytes);
+  if constexpr (BF16) {
+    const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&h));
+    __nv_bfloat162 r = __floats2bfloat162_rn(f.x * 0x1p118f, f.y * 0x1p118f);
+    return *reinterpret_cast<uint32_t*>(&r);
+  } else {
+    return hmul2_f16(h, 0x54005400u);  // 64 in both halves
+  }
+}
+template <bool BF16, bool HI>
+__device__ __forceinline__ uint32_t scale_half(uint32_t pair) {
+  if constexpr (BF16) {
+    const __nv_bfloat162 v = *reinterpret_cast<const __nv_bfloat162*>(&pair);
+    __nv_bfloat162 r = HI ? __high2bfloat162(v) : __low2bfloat162(v);
+    return *reinterpret_cast<uint32_t*>(&r);
+  } else {
+    const __half2 v = *reinterpret_cast<const __half2*>(&pair);
+    __half2 r = HI ? __high2half2(v) : __low2half2(v);
+    return *reinterpret_cast<uint32_t*>(&r);
+  }
+}
+template <bool BF16>
+__device__ __forceinline__ uint32_t scale_lo(uint32_t pair) { return scale_half<BF16, false>(pair); }
+template <bool BF16>
+__device__ __forceinline__ uint32_t scale_hi(uint32_t pair) { return scale_half<BF16, true>(pair); }
+
 template <bool BF16>
 __device__ __forceinline__ void decode_word2(uint32_t w, uint32_t s01, uint32_t s23, uint32_t out[4]) {
   if constexpr (BF16) decode_word_bf16(w, s01, s23, out); else decode_word_f16(w, s01, s23, out);

@@ -341,7 +341,10 @@ int main(int argc, char** argv) {
       for (int i = 0; i < ncfg; ++i) {
         const int tile = cfgs[i].tile_m;  // the tiles the Python heuristic would offer for this M
         if (wgmma_only && !cfgs[i].wgmma) continue;
-        if (cfgs[i].wgmma ? m < 16 : m <= 32 ? tile != std::max(8, m) : (tile < 32 || tile > 2 * m || 4 * tile < m))
+        if (cfgs[i].wgmma && tile <= 16 ? (m > 16 || tile != std::max(8, m))
+            : cfgs[i].wgmma               ? m < 16
+            : m <= 32                     ? tile != std::max(8, m)
+                                          : (tile < 32 || tile > 2 * m || 4 * tile < m))
           continue;
         float best = 1e30f; int best_split = 0;
         for (int sp : splits) {

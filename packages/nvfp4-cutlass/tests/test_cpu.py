@@ -102,8 +102,11 @@ def test_medium_and_large_m_prefer_the_wgmma_kernel():
     assert valid_tactics(problem(200, 8192, 8192), BASE_CONFIGS)[0].wgmma
     big = valid_tactics(problem(4096, 8192, 8192), BASE_CONFIGS)[0]
     assert big.wgmma and big.tile_m == 256 and big.split_k == 1
-    # decode sizes stay on mma.sync: a 64-wide wgmma tile would waste most of its MMAs
-    assert not any(t.wgmma for t in valid_tactics(problem(16, 8192, 8192), BASE_CONFIGS))
+    # decode sizes run the 16-wide wgmma tile or mma.sync: a 64-wide wgmma tile would waste most of its MMAs
+    assert all(t.tile_m == 16 for t in valid_tactics(problem(16, 8192, 8192), BASE_CONFIGS))
+    # the 16-wide wgmma tile first on small layers, the mma.sync kernels first on large ones (H200 sweeps)
+    assert valid_tactics(problem(16, 8192, 8192), BASE_CONFIGS)[0].wgmma
+    assert not valid_tactics(problem(16, 57344, 8192), BASE_CONFIGS)[0].wgmma
 
 
 def test_base_configurations_are_compiled():

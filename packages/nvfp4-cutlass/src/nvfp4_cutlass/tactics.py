@@ -12,7 +12,8 @@ is decoded; with
 ``wgmma = False`` runs ``mma.sync`` (m16n8k16) kernels, built for decode-sized M. ``wgmma = True`` runs the
 warpgroup kernel (csrc/gemm_sm90_wgmma.cuh): each 4 warps issue ``wgmma.m64n{tile_m}k16`` with the decoded
 weight as the register operand and the activation tile read by the tensor cores from shared memory; it needs
-the cp.async ring (stages >= 3), warps in whole warpgroups, and split_k = 1 for tile_m = 256.
+the cp.async ring (stages >= 3), warps in whole warpgroups, and split_k = 1 for tile_m = 256. Its 8- and
+16-wide tiles serve decode sizes too: at M = 16 the activations then cost no per-warp register traffic.
 
 ``act_fp16 = True`` (W4A4 only) first dequantizes the NVFP4 activation to FP16 in one pass (E2M1 x E4M3 is exact
 in FP16; the global scale goes into alpha) and then runs the FP16 weight-only kernel of the same configuration:
@@ -41,7 +42,7 @@ TARGET_WARPS_PER_SM = {8: 16, 16: 8, 32: 8, 64: 8, 128: 8, 256: 8}
 BASE_CONFIGS = frozenset({(8, 4, 2, 1, 0, 16), (16, 4, 2, 1, 0, 16), (32, 4, 1, 1, 0, 16), (64, 4, 1, 1, 0, 16),
                           (8, 8, 1, 4, 0, 16), (8, 4, 1, 8, 0, 16), (16, 4, 1, 4, 0, 16), (32, 4, 1, 4, 0, 16),
                           (64, 8, 1, 4, 0, 16), (64, 4, 1, 4, 1, 16), (128, 8, 1, 4, 1, 16), (256, 8, 1, 3, 1, 16),
-                          (8, 4, 1, 4, 0, 32), (16, 4, 1, 4, 0, 32)})
+                          (8, 4, 1, 4, 0, 32), (16, 4, 1, 4, 0, 32), (16, 4, 1, 4, 1, 16)})
 #: From this many stages on, the weights stream through a cp.async shared-memory ring (whole 128-wide chunks).
 CP_ASYNC_STAGES = 3
 TILE_MS = (8, 16, 32, 64, 128, 256)
@@ -52,9 +53,14 @@ MAX_SPLIT_K = 64
 #: second and the tuner decides. Up to M = 32 the mma.sync kernels win (tile_m >= 32 stage the activation tile in
 #: shared memory); from M = 64 on the wgmma kernel does (8192x8192: M=64 64 -> 56 us, M=256 143 -> 93 us,
 #: M=1024 560 -> 266 us).
+#: The 16-wide wgmma tile (H200, 2026-12-01) wins M = 16 on the small layers (8192x8192 37.8 -> 30.0 us,
+#: 6144x4096 21.3 -> 17.5 us) and loses on the large ones, where the 32-row mma.sync warps keep more weight bytes
+#: in flight (57344x8192 140 against ~170 us): it comes first up to SMALL_M_WGMMA_MAX_WEIGHT weight values.
 PREFERRED = {
-    8: ((8, 8, 1, 4, 0, 16), (8, 4, 1, 4, 0, 32), (8, 4, 1, 4, 0, 16), (8, 4, 1, 8, 0, 16), (8, 4, 2, 1, 0, 16)),
-    16: ((16, 4, 1, 4, 0, 16), (16, 4, 1, 4, 0, 32), (16, 4, 1, 6, 0, 16), (16, 4, 2, 1, 0, 16)),
+    8: ((8, 8, 1, 4, 0, 16), (8, 4, 1, 4, 0, 32), (8, 4, 1, 4, 0, 16), (8, 4, 1, 8, 0, 16), (8, 4, 2, 1, 0, 16),
+        (8, 4, 1, 4, 1, 16)),
+    16: ((16, 4, 1, 4, 1, 16), (16, 4, 1, 4, 0, 16), (16, 4, 1, 4, 0, 32), (16, 4, 1, 6, 0, 16),
+         (16, 4, 2, 1, 0, 16)),
     32: ((32, 8, 1, 4, 0, 16), (32, 4, 1, 4, 0, 16), (32, 4, 1, 1, 0, 16)),
     64: ((64, 4, 1, 4, 1, 16), (64, 8, 1, 4, 1, 16), (64, 4, 1, 4, 0, 16), (64, 8, 1, 3, 0, 16)),
     256: ((128, 8, 1, 4, 1, 16), (128, 4, 1, 4, 1, 16), (256, 8, 1, 3, 1, 16), (64, 8, 1, 4, 1, 16),
@@ -62,7 +68,9 @@ PREFERRED = {
     None: ((256, 8, 1, 3, 1, 16), (128, 8, 1, 4, 1, 16), (128, 8, 1, 3, 0, 16), (64, 8, 1, 4, 0, 16)),
 }
 #: tile_m values of the wgmma kernel (its instruction's N).
-WGMMA_TILE_MS = (64, 128, 256)
+WGMMA_TILE_MS = (8, 16, 64, 128, 256)
+#: Up to this many weight values (N x K) the wgmma kernel comes first at M <= 16 (see PREFERRED).
+SMALL_M_WGMMA_MAX_WEIGHT = 8192 * 16384
 #: From this M on, W4A4 problems are offered act_fp16 tactics (dequantize the activation once, then FP16).
 ACT_FP16_MIN_M = 33
 
@@ -145,6 +153,8 @@ def valid_tactics(problem: GemmProblem, compiled: frozenset | None = None,
     bucket = next((b for b in (8, 16, 32, 64, 256) if m <= b), None)
     tiles = allowed_tile_ms(m)
     preferred = [c for c in PREFERRED[bucket] if c[0] in tiles]
+    if m <= 16 and problem.n * problem.k > SMALL_M_WGMMA_MAX_WEIGHT:  # large layers: mma.sync first
+        preferred.sort(key=lambda c: c[4])
     others = sorted((c for c in compiled if c[0] in tiles and c not in preferred),
                     key=lambda c: (c[0], c[4], c[1], -c[3]))
     for cfg in preferred + others:
