@@ -225,3 +225,48 @@ def test_auto_slower_than_its_own_choice_is_listed():
     assert "| weight-only | 64 x 128 | 2 | x | 30.0 | 10.0 | yes |" in text
     assert "| weight-only | 64 x 128 | 3 | x | 12.0 | 10.0 | no |" in text
     assert _auto_section({"points": []}) == []
+
+
+def test_timer_alternates_the_contenders_over_rounds():
+    from nvfp4.bench.timing import Timer
+
+    order = []
+
+    def fn(name, fail_after=None):
+        def run():
+            order.append(name)
+            if fail_after is not None and order.count(name) > fail_after:
+                raise RuntimeError(f"{name} broke")
+        return run
+
+    timer = Timer(torch.device("cpu"), 0.0, 3.0, rounds=3)
+    assert "3 rounds" in timer.describe()
+    got = timer.interleaved_ms({"a": fn("a"), "b": fn("b"), "c": fn("c", fail_after=0)})
+    assert got["a"] > 0 and got["b"] > 0
+    assert isinstance(got["c"], RuntimeError) and order.count("c") == 1  # not run again once it raised
+    rounds = [n for i, n in enumerate(order) if i == 0 or order[i - 1] != n]
+    assert rounds[:5] == ["a", "b", "c", "a", "b"] and rounds.count("a") == 3  # a, b, c, then a, b twice more
+    with pytest.raises(ValueError, match="rounds"):
+        Timer(torch.device("cpu"), 0.0, 3.0, rounds=0)
+
+
+def test_a_contender_failing_only_while_timed_is_reported(fresh_registry, monkeypatch):
+    from nvfp4.bench import timing
+
+    original = timing.Timer.interleaved_ms
+
+    def flaky(self, fns):
+        got = original(self, fns)
+        assert {"bf16", "reference", "auto"} <= set(got)  # the baseline is timed in the same rounds
+        return {**got, "reference": RuntimeError("boom"), "bf16": RuntimeError("baseline boom")}
+
+    monkeypatch.setattr(timing.Timer, "interleaved_ms", flaky)
+    config = BenchConfig(shapes=S.TINY_SHAPES, ms=(1,), modes=("weight-only",), device="cpu",
+                         backends=("reference",), warmup_ms=1, rep_ms=3, progress=False)
+    (p,) = run_sweep(config)["points"]
+    r = p["results"]["reference"]
+    assert r["status"] == "failed" and r["detail"] == "timing: RuntimeError: boom" and r["speedup"] is None
+    assert r["check"]["ok"]  # it was checked before it was timed
+    assert p["bf16_us"] is None and p["bf16_error"] == "timing: RuntimeError: baseline boom"
+    assert p["results"]["auto"]["status"] == "ok" and p["results"]["auto"]["time_us"] > 0
+    assert p["results"]["auto"]["speedup"] is None  # no baseline time, no ratio

@@ -36,8 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser, default_out_dir: str | Path =
     o.add_argument("--no-progress", action="store_true", help="no progress bar or per-point lines")
     o.add_argument("--strict", action="store_true", help="exit 1 when any contender failed or was wrong")
     b = parser.add_argument_group("budget")
-    b.add_argument("--warmup-ms", type=float, default=10.0, help="warm-up per timed contender (default 10)")
-    b.add_argument("--rep-ms", type=float, default=40.0, help="timed repetitions per contender (default 40 ms)")
+    b.add_argument("--warmup-ms", type=float, default=10.0, help="warm-up per timed contender and round (default 10)")
+    b.add_argument("--rep-ms", type=float, default=40.0,
+                   help="timed repetitions per contender, split over the alternating rounds (default 40 ms)")
     b.add_argument("--max-minutes", type=float, default=None,
                    help="start no new point after this long; the files say the run is incomplete")
     b.add_argument("--tune-budget", type=float, default=None, metavar="SECONDS",

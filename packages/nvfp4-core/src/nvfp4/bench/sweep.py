@@ -3,8 +3,9 @@
 Per shape the NVFP4 weight is quantized once and reused across M and modes; its
 BF16 dequantization is the baseline's weight (``x_bf16 @ w_bf16.T``, what a
 BF16 model runs). Per (M, mode) every contender is first checked against the
-float64 oracle on the inputs it is then timed on, with the one timing method
-of the run. A contender that is unavailable, declines the problem, raises or
+float64 oracle on the inputs it is then timed on; then the baseline and every
+checked contender are timed with the run's one method, in rounds that alternate
+them (``Timer.interleaved_ms``). A contender that is unavailable, declines the problem, raises or
 computes a wrong result gets that status in the results: never dropped.
 """
 
@@ -34,6 +35,9 @@ from .timing import Ceilings, Timer, measure_ceilings
 
 OK, WRONG, FAILED, UNAVAILABLE, UNSUPPORTED, SKIPPED = "ok", "wrong", "failed", "unavailable", "unsupported", "skipped"
 OUT_DTYPE = torch.bfloat16
+#: Timing rounds of a point: each round times the baseline and every contender once (rep_ms / TIMING_ROUNDS).
+TIMING_ROUNDS = 3
+BASELINE = "bf16"
 
 
 @dataclass
@@ -149,7 +153,7 @@ def run_sweep(config: BenchConfig) -> dict:
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
     names = selected_backends(config)
-    timer = Timer(dev, config.warmup_ms, config.rep_ms)
+    timer = Timer(dev, config.warmup_ms, config.rep_ms, rounds=TIMING_ROUNDS)
     copy_bytes = config.copy_bytes or ((1 << 30) if dev.type == "cuda" else (32 << 20))
     matmul_size = config.matmul_size or (8192 if dev.type == "cuda" else 512)
     ref_max = config.reference_max_macs or ((1 << 24) if dev.type == "cuda" else (1 << 32))
@@ -233,35 +237,35 @@ class _ShapeRunner:
         if self.dev.type == "cuda":
             torch.cuda.empty_cache()
 
-    # -- one M: the baseline once, then each mode ---------------------------------------------------
+    # -- one M: the baseline's output once, then each mode -----------------------------------------------
     def run_m(self, m: int) -> list[dict]:
         n, k = self.n, self.k
         x = torch.randn(m, k, generator=self.gen, device=self.dev, dtype=torch.float32).to(torch.bfloat16)
         base_out = torch.empty(m, n, device=self.dev, dtype=OUT_DTYPE)
-        bf16_us, bf16_error = None, None
+        baseline, bf16_error = (lambda: torch.mm(x, self.w_bf16.t(), out=base_out)), None
         try:
-            bf16_us = self.timer.median_ms(lambda: torch.mm(x, self.w_bf16.t(), out=base_out)) * 1e3
+            baseline()
         except Exception as exc:  # reported on every point of this M; the backends still run, unchecked by it
             bf16_error = f"{type(exc).__name__}: {exc}"
-            base_out = None
+            baseline = base_out = None
             _free_after_error(self.dev)
         points = []
         for mode in self.config.modes:
             try:
-                points.append(self.run_mode(m, mode, x, base_out, bf16_us, bf16_error))
+                points.append(self.run_mode(m, mode, x, base_out, baseline, bf16_error))
             except Exception as exc:  # making the activation or the oracle failed (out of memory)
                 _free_after_error(self.dev)
                 msg = f"point setup: {type(exc).__name__}: {exc}"
-                points.append(failed_point(m, self.n, self.k, mode, self.names, msg, bf16_us))
+                points.append(failed_point(m, self.n, self.k, mode, self.names, msg))
         return points
 
-    def run_mode(self, m, mode, x, base_out, bf16_us, bf16_error) -> dict:
+    def run_mode(self, m, mode, x, base_out, baseline, bf16_error) -> dict:
         n, k = self.n, self.k
         layout = self.config.layout
         tr = S.traffic(m, n, k, mode)
         floor_s, bound = self.ceilings.floor_s(tr.bytes, tr.flops)
         point = {"mode": mode, "n": n, "k": k, "m": m, "bytes": tr.bytes, "flops": tr.flops,
-                 "floor_us": floor_s * 1e6, "floor_bound": bound, "bf16_us": bf16_us, "bf16_error": bf16_error,
+                 "floor_us": floor_s * 1e6, "floor_bound": bound, "bf16_us": None, "bf16_error": bf16_error,
                  "quantize_act_us": None, "results": {}}
         acts = {}
         if mode == S.WEIGHT_ONLY:
@@ -285,9 +289,23 @@ class _ShapeRunner:
                         max_rows=self.config.check_rows, seed=self.config.seed + m)
         out = torch.empty(m, n, device=self.dev, dtype=OUT_DTYPE)
         macs = m * n * k
+        timed: dict[str, Callable[[], object]] = {} if baseline is None else {BASELINE: baseline}
         for name in self.names:
-            point["results"][name] = self._backend(name, m, mode, act, oracle, out, macs)
-        point["results"][AUTO] = self._auto(m, mode, acts[layout], oracle, out, macs)
+            point["results"][name] = self._backend(name, m, mode, act, oracle, out, macs, timed)
+        point["results"][AUTO] = self._auto(m, mode, acts[layout], oracle, out, macs, timed)
+        for name, t in self.timer.interleaved_ms(timed).items():
+            if name == BASELINE:
+                if isinstance(t, Exception):
+                    point["bf16_error"] = f"timing: {type(t).__name__}: {t}"
+                else:
+                    point["bf16_us"] = t * 1e3
+            elif isinstance(t, Exception):
+                point["results"][name].update(status=FAILED, detail=f"timing: {type(t).__name__}: {t}")
+            else:
+                point["results"][name]["time_us"] = t * 1e3
+        if any(isinstance(t, Exception) for t in timed.values()):
+            _free_after_error(self.dev)
+        bf16_us = point["bf16_us"]
         for r in point["results"].values():
             t = r.get("time_us")
             r["speedup"] = (bf16_us / t) if (t and bf16_us) else None
@@ -301,7 +319,7 @@ class _ShapeRunner:
                     f"on {self.dev.type}")
         return None
 
-    def _backend(self, name, m, mode, act, oracle, out, macs) -> dict:
+    def _backend(self, name, m, mode, act, oracle, out, macs, timed) -> dict:
         reg = registry.REGISTRY
         av = reg.availability(name)
         if not av.ok:
@@ -326,12 +344,12 @@ class _ShapeRunner:
                 return {"status": FAILED, "detail": f"tuning: {type(exc).__name__}: {exc}", "layout": layout}
             rec = _decision_fields(decision)
             rec["layout"] = layout
-            rec.update(self._check_and_time(lambda o, a=a, w=w: gemm(a, w, out_dtype=OUT_DTYPE, backend=name, out=o),
-                                            oracle, out))
+            rec.update(self._check(name, lambda o, a=a, w=w: gemm(a, w, out_dtype=OUT_DTYPE, backend=name, out=o),
+                                   oracle, out, timed))
             return rec
         return {"status": UNSUPPORTED, "detail": "; ".join(declined)}
 
-    def _auto(self, m, mode, a, oracle, out, macs) -> dict:
+    def _auto(self, m, mode, a, oracle, out, macs, timed) -> dict:
         layout = self.config.layout
         w = self.weight(layout)
         problem = GemmProblem(m, self.n, self.k, S.MODE_A_FORMAT[mode], OUT_DTYPE, False, layout, self.dev)
@@ -348,10 +366,14 @@ class _ShapeRunner:
         rec = _decision_fields(decision)
         rec["chosen"] = decision.backend
         rec["layout"] = layout
-        rec.update(self._check_and_time(lambda o: gemm(a, w, out_dtype=OUT_DTYPE, backend=AUTO, out=o), oracle, out))
+        rec.update(self._check(AUTO, lambda o: gemm(a, w, out_dtype=OUT_DTYPE, backend=AUTO, out=o), oracle, out,
+                               timed))
         return rec
 
-    def _check_and_time(self, run: Callable[[torch.Tensor], object], oracle: Oracle, out: torch.Tensor) -> dict:
+    def _check(self, name: str, run: Callable[[torch.Tensor], object], oracle: Oracle, out: torch.Tensor,
+               timed: dict) -> dict:
+        """Run once into a NaN-filled ``out`` and check it; a correct contender joins ``timed`` (timed later,
+        with the others, by run_mode) and its time_us is filled in then."""
         out.fill_(float("nan"))
         try:
             run(out)
@@ -363,12 +385,8 @@ class _ShapeRunner:
         check = oracle.check(out)
         if not check.ok:
             return {"status": WRONG, "detail": check.message, "check": check.to_json()}
-        try:
-            t_us = self.timer.median_ms(lambda: run(out)) * 1e3
-        except Exception as exc:
-            _free_after_error(self.dev)
-            return {"status": FAILED, "detail": f"timing: {type(exc).__name__}: {exc}", "check": check.to_json()}
-        return {"status": OK, "time_us": t_us, "check": check.to_json()}
+        timed[name] = lambda: run(out)
+        return {"status": OK, "time_us": None, "check": check.to_json()}
 
 
 def failed_point(m, n, k, mode, names, message, bf16_us=None) -> dict:

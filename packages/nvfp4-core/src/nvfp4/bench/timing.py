@@ -23,12 +23,22 @@ MIN_REPS, MAX_REPS = 3, 2000
 
 
 class Timer:
-    """``median_ms(fn)``: the median time of ``fn`` in milliseconds, by this run's method."""
+    """``median_ms(fn)``: the median time of ``fn`` in milliseconds, by this run's method.
 
-    def __init__(self, device: torch.device, warmup_ms: float, rep_ms: float, method: str | None = None):
-        if warmup_ms < 0 or rep_ms <= 0:
-            raise ValueError(f"warmup_ms must be >= 0 and rep_ms > 0, got {warmup_ms} and {rep_ms}")
+    ``interleaved_ms(fns)`` times several callables in ``rounds`` alternating rounds (each round times every
+    callable once, for ``rep_ms / rounds``) and gives each the median of its rounds: whatever drifts while a
+    point is measured (clocks after the tuner's bursts, the card's temperature) then reaches every callable
+    alike. Timed one after another instead, the same kernel measured up to 15% apart on an H200 at
+    compute-bound sizes, depending on where in the sequence it came.
+    """
+
+    def __init__(self, device: torch.device, warmup_ms: float, rep_ms: float, method: str | None = None,
+                 rounds: int = 1):
+        if warmup_ms < 0 or rep_ms <= 0 or rounds < 1:
+            raise ValueError(f"warmup_ms must be >= 0, rep_ms > 0 and rounds >= 1, got {warmup_ms}, {rep_ms} "
+                             f"and {rounds}")
         self.device, self.warmup_ms, self.rep_ms = device, float(warmup_ms), float(rep_ms)
+        self.rounds = int(rounds)
         self.method = method or self._pick()
 
     def _pick(self) -> str:
@@ -45,7 +55,25 @@ class Timer:
             "triton_do_bench": "triton.testing.do_bench, median, L2 flushed before each call",
             "cuda_events": "CUDA events around each call, median, 256 MiB write flushes L2 before each",
             "perf_counter": "time.perf_counter around each call (synchronised), median",
-        }[self.method] + f"; warmup {self.warmup_ms:g} ms, repetitions for {self.rep_ms:g} ms"
+        }[self.method] + f"; warmup {self.warmup_ms:g} ms, repetitions for {self.rep_ms:g} ms" + (
+            f" in {self.rounds} rounds that alternate the contenders of a point (the median of the rounds)"
+            if self.rounds > 1 else "")
+
+    def interleaved_ms(self, fns: dict[str, Callable[[], object]]) -> dict[str, float | Exception]:
+        """The median over ``rounds`` alternating rounds of each callable's time; a callable that raised gets
+        its exception (and is not run again)."""
+        part = Timer(self.device, self.warmup_ms, self.rep_ms / self.rounds, self.method)
+        samples: dict[str, list[float] | Exception] = {name: [] for name in fns}
+        for _ in range(self.rounds):
+            for name, fn in fns.items():
+                got = samples[name]
+                if isinstance(got, Exception):
+                    continue
+                try:
+                    got.append(part.median_ms(fn))
+                except Exception as exc:  # the caller reports it against that contender
+                    samples[name] = exc
+        return {name: got if isinstance(got, Exception) else statistics.median(got) for name, got in samples.items()}
 
     def median_ms(self, fn: Callable[[], object]) -> float:
         if self.method == "triton_do_bench":
