@@ -453,11 +453,12 @@ __global__ void __launch_bounds__(WARPS * 32, min_blocks<MT, WARPS>()) gemm_cp_a
     uint4 v[MT][A_FP4 ? 1 : 4];
     uint8_t sc[MT][2];
   };
-  // Two tiles (M 9-16): rows past M and the prefetch past the slice read row M-1 and the slice's last chunk instead
-  // of zeros. An activation row only reaches its own output column (rows past M are never stored, nor published for
-  // split-K), and a prefetched chunk past the slice is never multiplied: no predicates or zero fills in the loop
-  // (the 32-row kernel's loop: 955 -> 925 instructions for two chunks). One tile (M <= 8) keeps the predicated loads: there most
-  // lanes hold rows past M, and having them all load measured 5% slower (57344x8192, M = 1: 98.9 -> 104.4 us).
+  // Two tiles (M 9-16): rows past M and the prefetch past the slice read row M-1 and the slice's last chunk
+  // instead of zeros. An activation row only reaches its own output column (rows past M are never stored, nor
+  // published for split-K), and a prefetched chunk past the slice is never multiplied: no predicates or zero
+  // fills in the loop (the 32-row kernel's loop: 955 -> 925 instructions for two chunks). One tile (M <= 8) keeps
+  // the predicated loads: there most lanes hold rows past M, and the build where all of them loaded measured 5%
+  // slower (57344x8192, M = 1: 98.9 -> 104.4 us).
   constexpr bool CLAMP_X = MT > 1;
   int xrow_c[MT];
 #pragma unroll

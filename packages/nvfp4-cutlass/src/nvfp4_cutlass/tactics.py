@@ -54,8 +54,8 @@ MAX_SPLIT_K = 64
 #: shared memory); from M = 64 on the wgmma kernel does (8192x8192: M=64 64 -> 56 us, M=256 143 -> 93 us,
 #: M=1024 560 -> 266 us).
 #: The 16-wide wgmma tile (H200, 2026-12-01) wins M = 16 on the small layers (8192x8192 37.8 -> 30.0 us,
-#: 6144x4096 21.3 -> 17.5 us) and loses on the large ones, where the 32-row mma.sync warps keep more weight bytes
-#: in flight (57344x8192 140 against ~170 us): it comes first up to SMALL_M_WGMMA_MAX_WEIGHT weight values.
+#: 6144x4096 21.3 -> 17.5 us) and loses narrowly to the 32-row mma.sync warps on the large ones (57344x8192
+#: 140.2 against 141.0 us, 8192x28672 79.7 against 84.7): it comes first up to SMALL_M_WGMMA_MAX_WEIGHT weights.
 PREFERRED = {
     8: ((8, 8, 1, 4, 0, 16), (8, 4, 1, 4, 0, 32), (8, 4, 1, 4, 0, 16), (8, 4, 1, 8, 0, 16), (8, 4, 2, 1, 0, 16),
         (8, 4, 1, 4, 1, 16)),

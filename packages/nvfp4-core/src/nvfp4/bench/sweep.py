@@ -5,8 +5,9 @@ BF16 dequantization is the baseline's weight (``x_bf16 @ w_bf16.T``, what a
 BF16 model runs). Per (M, mode) every contender is first checked against the
 float64 oracle on the inputs it is then timed on; then the baseline and every
 checked contender are timed with the run's one method, in rounds that alternate
-them (``Timer.interleaved_ms``). A contender that is unavailable, declines the problem, raises or
-computes a wrong result gets that status in the results: never dropped.
+them (``Timer.interleaved_ms``). A contender that is unavailable, declines the
+problem, raises or computes a wrong result gets that status in the results:
+never dropped.
 """
 
 from __future__ import annotations
@@ -389,11 +390,11 @@ class _ShapeRunner:
         return {"status": OK, "time_us": None, "check": check.to_json()}
 
 
-def failed_point(m, n, k, mode, names, message, bf16_us=None) -> dict:
+def failed_point(m, n, k, mode, names, message) -> dict:
     """A point whose setup failed: every contender carries the message."""
     tr = S.traffic(m, n, k, mode)
     return {"mode": mode, "n": n, "k": k, "m": m, "bytes": tr.bytes, "flops": tr.flops, "floor_us": None,
-            "floor_bound": None, "bf16_us": bf16_us, "bf16_error": None, "quantize_act_us": None,
+            "floor_bound": None, "bf16_us": None, "bf16_error": None, "quantize_act_us": None,
             "floor_speedup": None,
             "results": {name: {"status": FAILED, "detail": message, "speedup": None} for name in [*names, AUTO]}}
 
