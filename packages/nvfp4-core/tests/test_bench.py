@@ -270,3 +270,28 @@ def test_a_contender_failing_only_while_timed_is_reported(fresh_registry, monkey
     assert p["bf16_us"] is None and p["bf16_error"] == "timing: RuntimeError: baseline boom"
     assert p["results"]["auto"]["status"] == "ok" and p["results"]["auto"]["time_us"] > 0
     assert p["results"]["auto"]["speedup"] is None  # no baseline time, no ratio
+
+
+def test_gpu_timing_counts_the_flush_in_its_repetition_budget(monkeypatch):
+    # The events method times each call after a 256 MiB flush; rep_ms must bound the repetitions' wall time,
+    # flushes included, or a 25 us kernel after a 75 us flush takes four times its budget. Faked on the CPU:
+    # each "timed" call reports 0.025 ms but costs 0.1 ms of wall time.
+    import time as _time
+
+    from nvfp4.bench import timing
+
+    calls = []
+
+    def fake_time_reps(fn, device, reps):
+        calls.append(reps)
+        _time.sleep(reps * 1e-4)
+        return [0.025] * reps
+
+    monkeypatch.setattr(timing, "time_reps", fake_time_reps)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: None)
+    timer = timing.Timer(torch.device("cpu"), 0.0, 20.0, method="cuda_events")
+    assert "reading 256 MiB" in timer.describe()
+    assert timer.median_ms(lambda: None) == 0.025
+    # 20 ms at >= 0.1 ms a repetition: at most 200 (sleep only lengthens it), not the 800 of 20 / 0.025
+    assert calls[0] == 3 and timing.MIN_REPS <= calls[-1] <= 200
+    assert timing.Timer(torch.device("cpu"), 0.0, 1.0).method == "perf_counter"

@@ -1,10 +1,11 @@
 """One timing method for every contender of a run, and the card's two ceilings.
 
 The method is chosen once per run, so the baseline, every backend and auto are
-timed alike: ``triton.testing.do_bench`` (median, L2 flushed before each call)
-when triton is importable on a GPU, else CUDA events around each call after a
-256 MiB write that flushes L2 (median), else ``perf_counter`` on the CPU
-(median). Callables run many times; each must leave its inputs unchanged.
+timed alike: on a GPU, CUDA events around each call, each after L2 is flushed
+by reading 256 MiB (the tuner's measurement; a read leaves clean lines, where
+the write triton's ``do_bench`` flushes with leaves dirty ones that the timed
+call pays to write back), median; on the CPU ``perf_counter`` (median).
+Callables run many times; each must leave its inputs unchanged.
 """
 
 from __future__ import annotations
@@ -42,18 +43,11 @@ class Timer:
         self.method = method or self._pick()
 
     def _pick(self) -> str:
-        if self.device.type != "cuda":
-            return "perf_counter"
-        try:
-            import triton.testing  # noqa: F401
-        except Exception:  # triton missing or broken: events give the same numbers, minus its bookkeeping
-            return "cuda_events"
-        return "triton_do_bench"
+        return "cuda_events" if self.device.type == "cuda" else "perf_counter"
 
     def describe(self) -> str:
         return {
-            "triton_do_bench": "triton.testing.do_bench, median, L2 flushed before each call",
-            "cuda_events": "CUDA events around each call, median, 256 MiB write flushes L2 before each",
+            "cuda_events": "CUDA events around each call, median, L2 flushed before each by reading 256 MiB",
             "perf_counter": "time.perf_counter around each call (synchronised), median",
         }[self.method] + f"; warmup {self.warmup_ms:g} ms, repetitions for {self.rep_ms:g} ms" + (
             f" in {self.rounds} rounds that alternate the contenders of a point (the median of the rounds)"
@@ -76,30 +70,22 @@ class Timer:
         return {name: got if isinstance(got, Exception) else statistics.median(got) for name, got in samples.items()}
 
     def median_ms(self, fn: Callable[[], object]) -> float:
-        if self.method == "triton_do_bench":
-            return self._do_bench(fn)
-        if self.method == "cuda_events":
-            return self._events(fn)
-        return self._host(fn)
+        return self._events(fn) if self.method == "cuda_events" else self._host(fn)
 
-    # -- the three methods ------------------------------------------------------------------------
-    def _do_bench(self, fn) -> float:
-        import triton.testing
-
-        try:
-            return float(triton.testing.do_bench(fn, warmup=self.warmup_ms, rep=self.rep_ms, return_mode="median"))
-        except TypeError:  # triton before return_mode: ask for the 0.5 quantile instead
-            return float(triton.testing.do_bench(fn, warmup=self.warmup_ms, rep=self.rep_ms, quantiles=[0.5]))
-
+    # -- the two methods --------------------------------------------------------------------------
     def _events(self, fn) -> float:
         # The tuner's measurement (CUDA events around each call, L2 flushed before each), repeated.
         fn()
         torch.cuda.synchronize(self.device)
+        t0 = time.perf_counter()
         est = statistics.median(time_reps(fn, self.device, 3))
+        # rep_ms bounds the wall time of the repetitions, flushes included (as triton's do_bench counts them): a
+        # 25 us kernel after a ~75 us flush would otherwise take four times its budget
+        per_rep_ms = max((time.perf_counter() - t0) * 1e3 / 3, est, 1e-3)
         warm = max(1, math.ceil(self.warmup_ms / max(est, 1e-3)))
         for _ in range(min(warm, MAX_REPS)):
             fn()
-        reps = int(min(MAX_REPS, max(MIN_REPS, self.rep_ms / max(est, 1e-3))))
+        reps = int(min(MAX_REPS, max(MIN_REPS, self.rep_ms / per_rep_ms)))
         return statistics.median(time_reps(fn, self.device, reps))
 
     def _host(self, fn) -> float:

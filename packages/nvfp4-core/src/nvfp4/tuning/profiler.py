@@ -1,8 +1,9 @@
 """Timing one (backend, tactic) on the real device, with the problem's shapes.
 
 Inputs are made once per problem and shared by every tactic. Each timed
-repetition runs after the L2 cache is flushed (a 256 MiB write), timed with
-CUDA events on a GPU and ``perf_counter`` on the CPU; the median is kept. A
+repetition runs after the L2 cache is flushed (a 256 MiB read, see
+``_flush_l2``), timed with CUDA events on a GPU and ``perf_counter`` on the
+CPU; the median is kept. A
 tactic that raises, or writes non-finite values on finite inputs (the output
 is poisoned with NaN first, so unwritten elements count), has failed.
 """
@@ -60,10 +61,15 @@ _flush: dict[torch.device, torch.Tensor] = {}
 
 
 def _flush_l2(device: torch.device) -> None:
+    # A read, not a write: writing the buffer (triton's do_bench zeroes one) leaves L2 full of dirty lines, so the
+    # timed call's first reads wait for their write-back. A layer in a model finds read-only lines there (the
+    # previous layer's weights), and the write-back charges bandwidth-bound kernels more than latency-bound ones:
+    # on an H200 BF16 matmul ran 3-11 us slower after a write, the NVFP4 kernels less, and the small layers'
+    # ratios came out up to 19% high (benchmarks/l2_flush_check.py).
     buf = _flush.get(device)
     if buf is None:
-        buf = _flush[device] = torch.empty(FLUSH_BYTES, dtype=torch.uint8, device=device)
-    buf.zero_()
+        buf = _flush[device] = torch.empty(FLUSH_BYTES // 4, dtype=torch.int32, device=device)
+    buf.sum()
 
 
 def release_flush_buffers() -> None:
