@@ -75,8 +75,7 @@ class Timer:
     # -- the two methods --------------------------------------------------------------------------
     def _events(self, fn) -> float:
         # The tuner's measurement (CUDA events around each call, L2 flushed before each), repeated.
-        fn()
-        torch.cuda.synchronize(self.device)
+        time_reps(fn, self.device, 1)  # first call and flush-buffer allocation, outside the estimate below
         t0 = time.perf_counter()
         est = statistics.median(time_reps(fn, self.device, 3))
         # rep_ms bounds the wall time of the repetitions, flushes included (as triton's do_bench counts them): a
