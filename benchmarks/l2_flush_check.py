@@ -1,8 +1,9 @@
 """Does the way L2 is flushed before each timed call change the ratios the benchmark reports?
 
-triton's do_bench and nvfp4's tuner flush L2 by writing 256 MiB, which leaves the cache full of dirty lines
-that the timed kernel's reads must evict (written back first). This times torch's BF16 matmul and one NVFP4
-backend after three flushes: that write, a 256 MiB read (clean lines), and the write followed by the read.
+triton's do_bench flushes L2 by writing 256 MiB (and so did nvfp4's tuner and benchmark until 2026-12-01),
+which leaves the cache full of dirty lines that the timed kernel's reads must evict (written back first). This
+times torch's BF16 matmul and one NVFP4 backend after three flushes: that write, a 256 MiB read (clean lines),
+and the write followed by the read.
 
     python benchmarks/l2_flush_check.py [--backend cutlass] [--reps 200]
 
