@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
@@ -105,11 +106,23 @@ def test_weight_regs_tactics():
     assert Sm90Tactic(64, 16, weight_regs=True).producer_warps == 1
     assert Sm90Tactic(128, 256, weight_regs=True).producer_warps == 4
     assert Sm90Tactic(128, 256, weight_regs=True).threads == 384 and Sm90Tactic(128, 256).threads == 256
-    # offered (first) for weight-only problems, never for W4A4
+    # offered (first) for weight-only problems; for W4A4 only behind the FP16 dequantize (act_fp16)
     for m in (1, 16, 64, 256, 4096):
         assert CuteDslBackend().tactics(_problem(m=m, n=8192, k=8192))[0].weight_regs
-        assert not any(t.weight_regs for t in CuteDslBackend().tactics(_problem(m=m, n=8192, k=8192,
-                                                                              a_format="nvfp4")))
+        w4a4 = CuteDslBackend().tactics(_problem(m=m, n=8192, k=8192, a_format="nvfp4"))
+        assert all(t.act_fp16 == t.weight_regs for t in w4a4) and w4a4[0].act_fp16
+        assert any(not t.act_fp16 for t in w4a4), "the shared-memory W4A4 kernel stays a candidate"
+
+
+def test_act_fp16_tactics():
+    t = Sm90Tactic(64, 8, 8, True, 1, weight_regs=True, act_fp16=True)
+    assert tactic_problem(t, _problem(m=1, a_format="nvfp4")) is None
+    assert "NVFP4 activation" in tactic_problem(t, _problem(m=1, a_format="bf16"))
+    assert "M*K" in tactic_problem(t, _problem(m=1 << 18, k=8192, a_format="nvfp4"))
+    # it is judged as the FP16 weight-only GEMM it runs: tile_x 8 is fine there, not for the W4A4 dequantizer
+    assert tactic_problem(dataclasses.replace(t, weight_regs=False, stages=4), _problem(a_format="nvfp4")) is None
+    assert "W4A4" in tactic_problem(dataclasses.replace(t, weight_regs=False, act_fp16=False, stages=4),
+                                    _problem(a_format="nvfp4"))
 
 
 def _lane_values(word: int, bf16: bool) -> list[float]:
@@ -263,6 +276,8 @@ def test_candidate_kernels_compile_for_sm90a(m, a_format, out, layout):
     for tactic in candidate_tactics(p):
         assert tactic_problem(tactic, p) is None
         assert runner.get_compiled(tactic, a_format, out, layout) is not None
+    if a_format == "nvfp4":
+        assert runner.get_dequantize(layout) is not None  # the act_fp16 tactics' first step
 
 
 def test_odd_scale_address_is_refused_with_its_name():

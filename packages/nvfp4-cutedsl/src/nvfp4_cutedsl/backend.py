@@ -7,6 +7,7 @@ imports the DSL at module import time.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import torch
@@ -73,12 +74,14 @@ def candidate_tactics(problem: GemmProblem) -> list[Sm90Tactic]:
     # Few candidates per bucket: each costs a compile per format/layout when profiled.
     out: list[Sm90Tactic] = []
     # Weight-only: the register-sourced kernel (weight_regs) first, it measured fastest on the H200 at every
-    # M (README); the shared-memory kernel stays a candidate (and is the only one for W4A4).
+    # M (README); the shared-memory kernel stays a candidate (and is the only one that reads a W4A4 activation
+    # as NVFP4; the act_fp16 tactics dequantize it first).
     if m <= 16:
         tx = 16 if (w4a4 or m > 8) else 8
-        sk = _split_for(problem, 64, tx)
-        regs = [Sm90Tactic(64, tx, 8, True, sk, weight_regs=True),
-                Sm90Tactic(64, tx, 4, True, min(2 * sk, 16), weight_regs=True)]
+        rx = 16 if m > 8 else 8  # the register-sourced kernel reads an FP16/BF16 activation tile
+        sk = _split_for(problem, 64, rx)
+        regs = [Sm90Tactic(64, rx, 8, True, sk, weight_regs=True),
+                Sm90Tactic(64, rx, 4, True, min(2 * sk, 16), weight_regs=True)]
         out += [Sm90Tactic(64, tx, 8, True, sk),
                 Sm90Tactic(128, 32 if w4a4 else tx, 6, True, _split_for(problem, 128, 32 if w4a4 else tx))]
     elif m <= 64:
@@ -108,7 +111,9 @@ def candidate_tactics(problem: GemmProblem) -> list[Sm90Tactic]:
     if not w4a4:
         out = regs + out
     else:
-        out = [t for t in out if not t.weight_regs]
+        # W4A4: the activation dequantized to FP16 once, then the register-sourced FP16 kernel (act_fp16), first;
+        # the shared-memory kernel that decodes both operands in every CTA after it.
+        out = [dataclasses.replace(t, act_fp16=True) for t in regs] + [t for t in out if not t.weight_regs]
     seen: list[Sm90Tactic] = []
     for t in out:
         if t not in seen:

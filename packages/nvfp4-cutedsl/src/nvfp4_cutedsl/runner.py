@@ -8,6 +8,7 @@ when a GEMM actually runs.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -19,6 +20,7 @@ import cutlass.cute as cute
 import torch
 from cutlass.cute.runtime import make_ptr
 
+from .kernels.dequantize_sm90 import Sm90NVFP4ToF16
 from .kernels.gemm_sm90 import Sm90NVFP4Gemm
 from .kernels.gemm_sm90_rs import Sm90NVFP4GemmRS
 from .tactics import Sm90Tactic
@@ -62,6 +64,8 @@ def _pointers(act: str, out_dtype: torch.dtype, addrs: dict):
 
 
 def get_compiled(tactic: Sm90Tactic, act: str, out_dtype: torch.dtype, layout: str, arch: str = "sm_90a"):
+    if tactic.act_fp16:  # the FP16 weight-only GEMM that runs after the dequantize (launch)
+        tactic, act = dataclasses.replace(tactic, act_fp16=False), "fp16"
     key = (tactic, act, out_dtype, layout, arch)
     fn = _compiled.get(key)
     if fn is not None:
@@ -100,7 +104,68 @@ def _stream(handle: int):
     return st
 
 
+def get_dequantize(layout: str, arch: str = "sm_90a"):
+    """The compiled NVFP4 -> FP16 kernel of the act_fp16 tactics (``kernels/dequantize_sm90.py``)."""
+    key = ("dequantize_f16", layout, arch)
+    fn = _compiled.get(key)
+    if fn is not None:
+        return fn
+    with _lock:
+        fn = _compiled.get(key)
+        if fn is None:
+            addr = 1 << 20
+            t0 = time.perf_counter()
+            fn = cute.compile(Sm90NVFP4ToF16(layout=layout), *_dequantize_pointers(dict.fromkeys(_DEQ_ARGS, addr)),
+                              cutlass.Int32(1), cutlass.Int32(32), cuda.CUstream(0), options=f"--gpu-arch {arch}")
+            log.info("nvfp4.cutedsl: compiled the NVFP4 -> FP16 dequantize, layout=%s in %.2f s", layout,
+                     time.perf_counter() - t0)
+            _compiled[key] = fn
+    return fn
+
+
+_DEQ_ARGS = ("x", "xs", "gsa", "gsb", "out", "alpha")
+
+
+def _dequantize_pointers(addrs: dict):
+    return (
+        _ptr(cutlass.Uint32, addrs["x"], 16),  # 8-byte loads of a block's codes
+        _ptr(cutlass.Uint8, addrs["xs"], 1),
+        _ptr(cutlass.Float32, addrs["gsa"], 4),
+        _ptr(cutlass.Float32, addrs["gsb"], 4),
+        _ptr(cutlass.Uint32, addrs["out"], 16),  # 16-byte stores
+        _ptr(cutlass.Float32, addrs["alpha"], 4),
+    )
+
+
+def dequantize_f16(a, gsb, x16, alpha, layout: str, handle: int) -> None:
+    """Queue on stream ``handle``: ``x16[M, K]`` = the NVFP4 ``a`` in FP16 without its global scale (exact), and
+    ``alpha[0]`` = a's global scale times ``gsb[0]`` (FP32)."""
+    m, k = a.shape
+    fn = get_dequantize(layout)
+    addrs = {"x": a.data.data_ptr(), "xs": a.scale.data_ptr(), "gsa": a.global_scale.data_ptr(),
+             "gsb": gsb.data_ptr(), "out": x16.data_ptr(), "alpha": alpha.data_ptr()}
+    key = (id(fn), *addrs.values(), m, k, handle)
+    _run(fn, key, lambda: (*_dequantize_pointers(addrs), cutlass.Int32(m), cutlass.Int32(k), _stream(handle)))
+
+
+def _dequantize_act(a, b, m: int, k: int, layout: str, handle: int):
+    """The act_fp16 tactics' first launch: (a in FP16, alpha = both global scales' product), in one allocation
+    (the copy, then alpha at M*K*2 bytes, a multiple of 64)."""
+    buf = torch.empty(m * k * 2 + 16, dtype=torch.uint8, device=a.data.device)
+    x16 = buf[: m * k * 2].view(torch.float16).view(m, k)
+    alpha = buf[m * k * 2:].view(torch.float32)[:1]
+    dequantize_f16(a, b.global_scale, x16, alpha, layout, handle)
+    return x16, alpha
+
+
 def launch(tactic: Sm90Tactic, a, b, bias, out, *, m: int, n: int, k: int, act: str, layout: str) -> None:
+    handle = torch.cuda.current_stream(out.device).cuda_stream
+    gsb = b.global_scale
+    if tactic.act_fp16:
+        # W4A4 as the FP16 weight-only GEMM of the dequantized activation; alpha carries both global scales.
+        # The copy lives until both launches are queued; the caching allocator reuses it in stream order.
+        a, gsb = _dequantize_act(a, b, m, k, layout, handle)
+        act = "fp16"
     fn = get_compiled(tactic, act, out.dtype, layout)
     if act == "nvfp4":
         x, xs, gsa = a.data, a.scale, a.global_scale
@@ -112,20 +177,23 @@ def launch(tactic: Sm90Tactic, a, b, bias, out, *, m: int, n: int, k: int, act: 
         work_addr, count_addr = work.data_ptr(), count.data_ptr()
     else:
         work_addr = count_addr = b.global_scale.data_ptr()  # unused
-    handle = torch.cuda.current_stream(out.device).cuda_stream
-    key = (id(fn), b.data.data_ptr(), b.scale.data_ptr(), x.data_ptr(), xs.data_ptr(), gsa.data_ptr(),
-           b.global_scale.data_ptr(), (bias if bias is not None else out).data_ptr(), out.data_ptr(),
-           work_addr, count_addr, m, n, k, bias is not None, handle)
+    addrs = {
+        "w": b.data.data_ptr(), "ws": b.scale.data_ptr(), "x": x.data_ptr(), "xs": xs.data_ptr(),
+        "gsa": gsa.data_ptr(), "gsb": gsb.data_ptr(), "bias": (bias if bias is not None else out).data_ptr(),
+        "out": out.data_ptr(), "work": work_addr, "count": count_addr,
+    }
+    key = (id(fn), *addrs.values(), m, n, k, bias is not None, handle)
+    _run(fn, key, lambda: (*_pointers(act, out.dtype, addrs), cutlass.Int32(m), cutlass.Int32(n), cutlass.Int32(k),
+                           cutlass.Int32(1 if bias is not None else 0), _stream(handle)))
+
+
+def _run(fn, key: tuple, make_args) -> None:
+    """Launch ``fn`` with the arguments ``make_args()`` builds, marshalled once per distinct ``key`` (every
+    address and size they hold): repeated launches with the same buffers (benchmarks, decode loops with static
+    buffers) skip ~10-20 us of Python."""
     hit = _launches.get(key)
     if hit is None:
-        # Marshal the arguments once per distinct launch; repeated launches with the same buffers
-        # (benchmarks, decode loops with static buffers) reuse them and skip ~10-20 us of Python.
-        addrs = {
-            "w": key[1], "ws": key[2], "x": key[3], "xs": key[4], "gsa": key[5], "gsb": key[6],
-            "bias": key[7], "out": key[8], "work": work_addr, "count": count_addr,
-        }
-        args = (*_pointers(act, out.dtype, addrs), cutlass.Int32(m), cutlass.Int32(n), cutlass.Int32(k),
-                cutlass.Int32(1 if bias is not None else 0), _stream(handle))
+        args = make_args()
         if not _fast_path[0]:
             fn(*args)
             return

@@ -5,6 +5,7 @@ Pure Python (no DSL import): the CPU tests and the tuner use it anywhere.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from nvfp4.problem import GemmProblem
@@ -15,6 +16,8 @@ TILE_K = 64
 SMEM_BUDGET = 227 * 1024 - 2048
 #: Largest accumulator fragment per thread we allow (FP32 registers).
 MAX_ACC_PER_THREAD = 128
+#: act_fp16: the dequantize kernel indexes with 32-bit integers (its largest, the FP16 copy's words, is M*K/2).
+ACT_FP16_MAX_VALUES = 1 << 31
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,10 @@ class Sm90Tactic:
         producer warp (a warpgroup when tile_x > 128) issues the TMA loads.
         Weight-only, ``swap_ab`` only.
         False: the dequantized weight goes through shared memory (``gemm_sm90.py``).
+    act_fp16: W4A4 only. Dequantize the NVFP4 activation to FP16 first (``kernels/dequantize_sm90.py``,
+        one pass, exact: E2M1 x E4M3 has at most 6 significant bits), then run the FP16 weight-only kernel
+        of the other fields, with the activation's global scale in alpha. Costs a second launch and the
+        FP16 copy's bytes; the W4A4 shared-memory kernel decodes the activation tile in every CTA instead.
     """
 
     tile_w: int = 64
@@ -45,6 +52,7 @@ class Sm90Tactic:
     swap_ab: bool = True
     split_k: int = 1
     weight_regs: bool = False
+    act_fp16: bool = False
 
     # -- derived shapes --------------------------------------------------------------------------
     @property
@@ -78,6 +86,13 @@ class Sm90Tactic:
 def tactic_problem(tactic: Sm90Tactic, problem: GemmProblem) -> str | None:
     """None when ``tactic`` can run ``problem``, else the reason it cannot."""
     t = tactic
+    if t.act_fp16:
+        if problem.a_format != "nvfp4":
+            return f"act_fp16 dequantizes an NVFP4 activation; this problem's a_format is {problem.a_format!r}"
+        if problem.m * problem.k >= ACT_FP16_MAX_VALUES:
+            return (f"act_fp16 indexes the FP16 copy with 32-bit offsets: M*K must be below "
+                    f"{ACT_FP16_MAX_VALUES}, got {problem.m * problem.k}")
+        problem = dataclasses.replace(problem, a_format="fp16")  # the GEMM that follows the dequantize
     mma_m, mma_n = t.mma_tile
     if mma_m not in (64, 128):
         return f"wgmma tile M (tile_{'w' if t.swap_ab else 'x'}) must be 64 or 128, got {mma_m}"
