@@ -153,13 +153,13 @@ def test_two_row_groups_a_warp():
 
 
 def test_w4a4_act_fp16_tactics():
-    # from M = 33 on, W4A4 first offers dequantize-once-then-FP16 variants of every tactic, then the in-kernel decode
-    for m in (33, 64, 300, 4096):
+    # W4A4 offers a dequantize-once-then-FP16 variant of every tactic: first from M = 33 on, after the in-kernel
+    # decode below that
+    for m in (1, 16, 32, 33, 64, 300, 4096):
         ts = valid_tactics(problem(m, 8192, 8192, "nvfp4"), BASE_CONFIGS)
         fp16 = [t for t in ts if t.act_fp16]
-        assert ts[0].act_fp16 and len(fp16) * 2 == len(ts)
+        assert ts[0].act_fp16 == (m >= 33) and len(fp16) * 2 == len(ts)
         assert [dataclasses.replace(t, act_fp16=False) for t in fp16] == [t for t in ts if not t.act_fp16]
-    assert not any(t.act_fp16 for t in valid_tactics(problem(16, 8192, 8192, "nvfp4"), BASE_CONFIGS))
     assert not any(t.act_fp16 for t in valid_tactics(problem(300, 8192, 8192, "bf16"), BASE_CONFIGS))
     t = CutlassTactic(128, 128, 1, 1, 4, True, act_fp16=True)
     assert is_valid(problem(300, 8192, 8192, "nvfp4"), t, BASE_CONFIGS) is None

@@ -19,7 +19,7 @@ the cp.async ring (stages >= 3), warps in whole warpgroups, and split_k = 1 for 
 in FP16; the global scale goes into alpha) and then runs the FP16 weight-only kernel of the same configuration:
 the same products, but the activations are decoded once instead of once for every weight tile that reads them,
 which is what bounds W4A4 from M = 64 on. It costs an extra launch and M x K x 2 bytes of scratch, so it is
-offered from M = 33 on, first; the in-kernel decode stays for the tuner.
+offered first from M = 33 on and after the in-kernel decode below that; the tuner decides.
 """
 
 from __future__ import annotations
@@ -71,8 +71,8 @@ PREFERRED = {
 WGMMA_TILE_MS = (8, 16, 64, 128, 256)
 #: Up to this many weight values (N x K) the wgmma kernel comes first at M <= 16 (see PREFERRED).
 SMALL_M_WGMMA_MAX_WEIGHT = 8192 * 16384
-#: From this M on, W4A4 problems are offered act_fp16 tactics (dequantize the activation once, then FP16).
-ACT_FP16_MIN_M = 33
+#: From this M on, W4A4 problems list the act_fp16 tactics (dequantize the activation once, then FP16) first.
+ACT_FP16_FIRST_M = 33
 
 
 @dataclass(frozen=True)
@@ -165,8 +165,9 @@ def valid_tactics(problem: GemmProblem, compiled: frozenset | None = None,
     if not out:  # nothing compiled fits the tile rules: run any compiled tile
         for cfg in sorted(compiled):
             add(cfg, heuristic_split(problem, cfg[0], cfg[5] * cfg[1], cfg[1], sm_count))
-    if problem.a_format == "nvfp4" and m >= ACT_FP16_MIN_M:
-        out = [dataclasses.replace(t, act_fp16=True) for t in out] + out
+    if problem.a_format == "nvfp4":
+        fp16 = [dataclasses.replace(t, act_fp16=True) for t in out]
+        out = fp16 + out if m >= ACT_FP16_FIRST_M else out + fp16
     return out
 
 
