@@ -38,7 +38,7 @@ class Sm90Tactic:
         (``kernels/gemm_sm90_rs.py``): each thread decodes its own fragment, no
         dequantized copy in shared memory and no CTA barrier per K tile; a
         producer warp (a warpgroup when tile_x > 128) issues the TMA loads.
-        Weight-only, ``swap_ab`` only.
+        Weight-only (W4A4 runs it through ``act_fp16``), ``swap_ab`` only.
         False: the dequantized weight goes through shared memory (``gemm_sm90.py``).
     act_fp16: W4A4 only. Dequantize the NVFP4 activation to FP16 first (``kernels/dequantize_sm90.py``,
         one pass, exact: E2M1 x E4M3 has at most 6 significant bits), then run the FP16 weight-only kernel
