@@ -9,6 +9,7 @@ when a GEMM actually runs.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import threading
@@ -63,27 +64,39 @@ def _pointers(act: str, out_dtype: torch.dtype, addrs: dict):
     )
 
 
-def get_compiled(tactic: Sm90Tactic, act: str, out_dtype: torch.dtype, layout: str, arch: str = "sm_90a"):
-    if tactic.act_fp16:  # the FP16 weight-only GEMM that runs after the dequantize (launch)
-        tactic, act = dataclasses.replace(tactic, act_fp16=False), "fp16"
-    key = (tactic, act, out_dtype, layout, arch)
+def _compile_once(key: tuple, build, what):
+    """The compiled function for ``key``: ``build()`` runs once per process (under a lock), and its time is logged
+    with ``what()``."""
     fn = _compiled.get(key)
     if fn is not None:
         return fn
     with _lock:
         fn = _compiled.get(key)
         if fn is None:
-            kind = Sm90NVFP4GemmRS if tactic.weight_regs else Sm90NVFP4Gemm
-            gemm = kind(act=act, out_dtype=_OUT[out_dtype], layout=layout, tactic=tactic)
-            fake = {name: 1 << 20 for name in ("w", "ws", "x", "xs", "gsa", "gsb", "bias", "out", "work", "count")}
             t0 = time.perf_counter()
-            fn = cute.compile(gemm, *_pointers(act, out_dtype, fake), cutlass.Int32(1), cutlass.Int32(128),
-                              cutlass.Int32(128), cutlass.Int32(0), cuda.CUstream(0),
-                              options=f"--gpu-arch {arch}")
-            log.info("nvfp4.cutedsl: compiled %s a=%s out=%s layout=%s in %.2f s",
-                     tactic, act, out_dtype, layout, time.perf_counter() - t0)
-            _compiled[key] = fn
+            fn = _compiled[key] = build()
+            log.info("nvfp4.cutedsl: compiled %s in %.2f s", what(), time.perf_counter() - t0)
     return fn
+
+
+@functools.cache
+def _without_act_fp16(tactic: Sm90Tactic) -> Sm90Tactic:
+    return dataclasses.replace(tactic, act_fp16=False)  # cached: dataclasses.replace costs microseconds a call
+
+
+def get_compiled(tactic: Sm90Tactic, act: str, out_dtype: torch.dtype, layout: str, arch: str = "sm_90a"):
+    if tactic.act_fp16:  # the FP16 weight-only GEMM that runs after the dequantize (launch)
+        tactic, act = _without_act_fp16(tactic), "fp16"
+
+    def build():
+        kind = Sm90NVFP4GemmRS if tactic.weight_regs else Sm90NVFP4Gemm
+        gemm = kind(act=act, out_dtype=_OUT[out_dtype], layout=layout, tactic=tactic)
+        fake = {name: 1 << 20 for name in ("w", "ws", "x", "xs", "gsa", "gsb", "bias", "out", "work", "count")}
+        return cute.compile(gemm, *_pointers(act, out_dtype, fake), cutlass.Int32(1), cutlass.Int32(128),
+                            cutlass.Int32(128), cutlass.Int32(0), cuda.CUstream(0), options=f"--gpu-arch {arch}")
+
+    return _compile_once((tactic, act, out_dtype, layout, arch), build,
+                         lambda: f"{tactic} a={act} out={out_dtype} layout={layout}")
 
 
 def _workspace(device: torch.device, m: int, n: int, tiles: int):
@@ -106,21 +119,12 @@ def _stream(handle: int):
 
 def get_dequantize(layout: str, arch: str = "sm_90a"):
     """The compiled NVFP4 -> FP16 kernel of the act_fp16 tactics (``kernels/dequantize_sm90.py``)."""
-    key = ("dequantize_f16", layout, arch)
-    fn = _compiled.get(key)
-    if fn is not None:
-        return fn
-    with _lock:
-        fn = _compiled.get(key)
-        if fn is None:
-            addr = 1 << 20
-            t0 = time.perf_counter()
-            fn = cute.compile(Sm90NVFP4ToF16(layout=layout), *_dequantize_pointers(dict.fromkeys(_DEQ_ARGS, addr)),
-                              cutlass.Int32(1), cutlass.Int32(32), cuda.CUstream(0), options=f"--gpu-arch {arch}")
-            log.info("nvfp4.cutedsl: compiled the NVFP4 -> FP16 dequantize, layout=%s in %.2f s", layout,
-                     time.perf_counter() - t0)
-            _compiled[key] = fn
-    return fn
+    def build():
+        return cute.compile(Sm90NVFP4ToF16(layout=layout), *_dequantize_pointers(dict.fromkeys(_DEQ_ARGS, 1 << 20)),
+                            cutlass.Int32(1), cutlass.Int32(32), cuda.CUstream(0), options=f"--gpu-arch {arch}")
+
+    return _compile_once(("dequantize_f16", layout, arch), build,
+                         lambda: f"the NVFP4 -> FP16 dequantize, layout={layout}")
 
 
 _DEQ_ARGS = ("x", "xs", "gsa", "gsb", "out", "alpha")
