@@ -26,7 +26,7 @@ void check(cudaError_t err, const char* what) {
 
 void gemm(uintptr_t b_data, uintptr_t b_scale, uintptr_t b_gs, uintptr_t a, uintptr_t a_scale, uintptr_t a_gs,
           uintptr_t bias, uintptr_t out, uintptr_t partials, uintptr_t counters, int m, int n, int k, int act,
-          bool swizzled, int out_dtype, int tile_m, int warps, int unroll, int stages, bool wgmma, int warp_rows, int split_k,
+          bool swizzled, int out_dtype, int tile_m, int warps, int unroll, int stages, int kernel, int warp_rows, int split_k,
           int chunks_per_split,
           uintptr_t stream) {
   if (m < 1 || n < 1 || k < 16 || k % 16) throw std::invalid_argument("nvfp4_cutlass.gemm: bad M/N/K");
@@ -49,7 +49,7 @@ void gemm(uintptr_t b_data, uintptr_t b_scale, uintptr_t b_gs, uintptr_t a, uint
   p.out_dtype = out_dtype;
   p.split_k = split_k;
   p.chunks_per_split = chunks_per_split;
-  check(launch_gemm(p, act, GemmConfig{tile_m, warps, unroll, stages, wgmma ? 1 : 0, warp_rows}, ptr<CUstream_st>(stream)),
+  check(launch_gemm(p, act, GemmConfig{tile_m, warps, unroll, stages, kernel, warp_rows}, ptr<CUstream_st>(stream)),
         "gemm launch");
 }
 
@@ -74,7 +74,7 @@ std::vector<std::tuple<int, int, int, int, int, int>> configs() {
   const GemmConfig* c = gemm_configs(&n);
   std::vector<std::tuple<int, int, int, int, int, int>> out;
   for (int i = 0; i < n; ++i)
-    out.emplace_back(c[i].tile_m, c[i].warps, c[i].unroll, c[i].stages, c[i].wgmma, c[i].warp_rows);
+    out.emplace_back(c[i].tile_m, c[i].warps, c[i].unroll, c[i].stages, c[i].kernel, c[i].warp_rows);
   return out;
 }
 
@@ -98,13 +98,14 @@ NB_MODULE(_native, m) {
   m.def("gemm", &gemm, nb::arg("b_data"), nb::arg("b_scale"), nb::arg("b_gs"), nb::arg("a"), nb::arg("a_scale"),
         nb::arg("a_gs"), nb::arg("bias"), nb::arg("out"), nb::arg("partials"), nb::arg("counters"), nb::arg("m"),
         nb::arg("n"), nb::arg("k"), nb::arg("act"), nb::arg("swizzled"), nb::arg("out_dtype"), nb::arg("tile_m"),
-        nb::arg("warps"), nb::arg("unroll"), nb::arg("stages"), nb::arg("wgmma"), nb::arg("warp_rows"), nb::arg("split_k"),
+        nb::arg("warps"), nb::arg("unroll"), nb::arg("stages"), nb::arg("kernel"), nb::arg("warp_rows"), nb::arg("split_k"),
         nb::arg("chunks_per_split"), nb::arg("stream"));
   m.def("quantize", &quantize, nb::arg("x"), nb::arg("x_dtype"), nb::arg("global_scale"), nb::arg("data"),
         nb::arg("scale"), nb::arg("rows"), nb::arg("k"), nb::arg("swizzled"), nb::arg("stream"));
   m.def("dequantize_fp16", &dequantize_fp16, nb::arg("data"), nb::arg("scale"), nb::arg("out"), nb::arg("rows"),
         nb::arg("k"), nb::arg("swizzled"), nb::arg("stream"));
-  m.def("configs", &configs, "Compiled GEMM configurations as (tile_m, warps, unroll, stages, wgmma, warp_rows).");
+  m.def("configs", &configs, "Compiled GEMM configurations as (tile_m, warps, unroll, stages, kernel, warp_rows);\n"
+        "kernel: 0 mma.sync, 1 wgmma, 2 the M = 1 kernel with TMA-fed weights.");
   m.def("device_capability", &device_capability);
   m.attr("CUDA_ARCH") = "sm_90a";
 }

@@ -4,7 +4,7 @@
 namespace nvfp4_cutlass {
 namespace {
 
-#define NVFP4_CONFIG_ENTRY(TM, W, U, S, WG, WR) GemmConfig{TM, W, U, S, WG, WR},
+#define NVFP4_CONFIG_ENTRY(TM, W, U, S, KN, WR) GemmConfig{TM, W, U, S, KN, WR},
 const GemmConfig kConfigs[] = {NVFP4_ALL_CONFIGS(NVFP4_CONFIG_ENTRY)};
 #undef NVFP4_CONFIG_ENTRY
 

@@ -1,5 +1,6 @@
 // sm_90a NVFP4 GEMM kernels (included by one translation unit per activation kind) for decode-sized M: D^T = W x X^T on mma.sync m16n8k16 (CuTe's SM80 MMA atoms).
-// The wgmma kernel for M >= 64 is in gemm_sm90_wgmma.cuh (included below; it shares the weight ring and epilogue).
+// The wgmma kernel for M >= 64 is in gemm_sm90_wgmma.cuh (included below; it shares the weight ring and epilogue),
+// the M = 1 kernel with TMA-fed weights in gemm_sm90_tma.cuh (it shares the chunk loop and epilogue).
 //
 // Hopper has no FP4 MMA, so each warp streams 16 weight rows with 16-byte loads, decodes E2M1 x E4M3 into
 // exact BF16/FP16 products in registers (the weight is the 16-row operand A) and multiplies them with 8*MT
@@ -188,6 +189,82 @@ __device__ __forceinline__ void b_from_16bit(const uint4 v, uint32_t (&b)[4]) {
   } else {
     b[0] = v.x; b[1] = v.y; b[2] = v.z; b[3] = v.w;
   }
+}
+
+// This thread's activations for one chunk in the per-warp kernels: the 32 values at K 128c + 32t of rows
+// m_base + 8i + g (16-bit: four uint4 a tile; W4A4: one packed uint4 and its two block scales).
+template <int ACT, int MT>
+struct XRegs {
+  uint4 v[MT][ACT == kActNVFP4 ? 1 : 4];
+  uint8_t sc[MT][2];
+};
+
+// Where XRegs come from: global memory, L1/L2 resident (every warp of the CTA reads the same rows).
+// CLAMP (two tiles, M 9-16): rows past M and a prefetch past the slice read row M-1 and the slice's last chunk
+// instead of zeros. An activation row only reaches its own output column (rows past M are never stored, nor
+// published for split-K), and a prefetched chunk past the slice is never multiplied: no predicates or zero
+// fills in the loop (the 32-row kernel's loop: 955 -> 925 instructions for two chunks). One tile (M <= 8) keeps
+// the predicated loads: there most lanes hold rows past M, and the build where all of them loaded measured 5%
+// slower (57344x8192, M = 1: 98.9 -> 104.4 us).
+template <int ACT, int MT, bool CLAMP>
+struct ActivationSource {
+  const void* a;
+  const uint8_t* a_scale;
+  int m, k, t, c_end, kb_total, nkt;
+  bool swz;
+  int xrow[MT], xrow_c[MT];
+  __device__ __forceinline__ ActivationSource(const GemmParams& p, int m_base, int g, int t_, int c_end_)
+      : a(p.a), a_scale(p.a_scale), m(p.m), k(p.k), t(t_), c_end(c_end_), kb_total(p.k >> 4),
+        nkt(((p.k >> 4) + 3) >> 2), swz(p.swizzled != 0) {
+#pragma unroll
+    for (int i = 0; i < MT; ++i) {
+      xrow[i] = m_base + 8 * i + g;
+      xrow_c[i] = min(xrow[i], p.m - 1);
+    }
+  }
+  __device__ __forceinline__ void load(XRegs<ACT, MT>& x, int c) const {
+    const int kseg = (CLAMP ? min(c, c_end - 1) : c) * 128 + 32 * t, kb = kseg >> 4;
+#pragma unroll
+    for (int i = 0; i < MT; ++i) {
+      const bool ok = CLAMP || (xrow[i] < m && c < c_end);
+      if constexpr (ACT == kActNVFP4) {
+        const uint8_t* q = static_cast<const uint8_t*>(a) + (int64_t)xrow_c[i] * (k >> 1) + (kseg >> 1);
+        x.v[i][0] = ok ? __ldg(reinterpret_cast<const uint4*>(q)) : make_uint4(0u, 0u, 0u, 0u);
+        x.sc[i][0] = ok ? __ldg(a_scale + scale_offset(xrow_c[i], kb, kb_total, nkt, swz)) : (uint8_t)0;
+        x.sc[i][1] = ok ? __ldg(a_scale + scale_offset(xrow_c[i], kb + 1, kb_total, nkt, swz)) : (uint8_t)0;
+      } else {
+        const uint4* q =
+            reinterpret_cast<const uint4*>(static_cast<const uint16_t*>(a) + (int64_t)xrow_c[i] * k + kseg);
+#pragma unroll
+        for (int v = 0; v < 4; ++v) x.v[i][v] = ok ? __ldg(q + v) : make_uint4(0u, 0u, 0u, 0u);
+      }
+    }
+  }
+};
+
+// W4A4: the FP16 block multipliers of the activation words (unused otherwise).
+template <int ACT, int MT>
+__device__ __forceinline__ void x_scales(const XRegs<ACT, MT>& x, uint32_t (&xscale)[MT][2]) {
+  if constexpr (ACT == kActNVFP4) {
+#pragma unroll
+    for (int i = 0; i < MT; ++i) {
+      xscale[i][0] = f16_block_scale(x.sc[i][0]);
+      xscale[i][1] = f16_block_scale(x.sc[i][1]);
+    }
+  }
+}
+
+// mma_chunk with this thread's activation registers as the B operand. PAIRED: 16-bit activations already paired
+// four apart for the BF16 decoder (b_from_16bit<true> done once for several row groups).
+template <int ACT, bool PAIRED, int NACC, int MT>
+__device__ __forceinline__ void mma_chunk_x(Accumulators<NACC, MT>& acc, const uint4 w0, const uint4 w1,
+                                            const uint32_t (&wscale)[2][2], const XRegs<ACT, MT>& x,
+                                            const uint32_t (&xscale)[MT][2]) {
+  constexpr bool BF16 = ACT == kActBF16;
+  mma_chunk<BF16, BF16>(acc, w0, w1, wscale, [&](int i, int q, uint32_t (&b)[4]) {
+    if constexpr (ACT == kActNVFP4) decode_word_f16(word_of(x.v[i][0], q), xscale[i][q >> 1], b);
+    else b_from_16bit<BF16 && !PAIRED>(x.v[i][q], b);
+  });
 }
 
 // Where a thread works: its MMA fragment coordinates (g, t), its warp's 16 * rg weight rows (from n_base), the
@@ -429,13 +506,10 @@ __global__ void __launch_bounds__(WARPS * 32, min_blocks<MT, WARPS>()) gemm_cp_a
   static_assert(RG == 1 || RG == 2, "16 or 32 weight rows a warp");
   constexpr bool PREFETCH_X = MT == 1;
   constexpr bool BF16 = ACT == kActBF16;
-  constexpr bool A_FP4 = ACT == kActNVFP4;
   __shared__ WarpStage ring[WARPS][S][RG];
   const CtaTile ct(p, WARPS, 8 * MT, RG);
   const int lane = ct.lane, warp = ct.warp, g = ct.g, t = ct.t, n_base = ct.n_base, m_base = ct.m_base;
   const int c_begin = ct.c_begin, c_end = ct.c_end;
-  const int kb_total = p.k >> 4, nkt = (kb_total + 3) >> 2;
-  const bool swz = p.swizzled != 0;
   const uint32_t my = smem_addr(ring[warp]);
   const WeightSource wsrc0(p, n_base, lane), wsrc1(p, n_base + 16, lane);  // wsrc1: row group 1 (RG = 2)
   auto issue = [&](int c, int st) {
@@ -446,41 +520,9 @@ __global__ void __launch_bounds__(WARPS * 32, min_blocks<MT, WARPS>()) gemm_cp_a
     cp_async_commit();  // empty groups keep the group count uniform at the tail
   };
 
-  int xrow[MT];
-#pragma unroll
-  for (int i = 0; i < MT; ++i) xrow[i] = m_base + 8 * i + g;
-  struct XRegs {
-    uint4 v[MT][A_FP4 ? 1 : 4];
-    uint8_t sc[MT][2];
-  };
-  // Two tiles (M 9-16): rows past M and the prefetch past the slice read row M-1 and the slice's last chunk
-  // instead of zeros. An activation row only reaches its own output column (rows past M are never stored, nor
-  // published for split-K), and a prefetched chunk past the slice is never multiplied: no predicates or zero
-  // fills in the loop (the 32-row kernel's loop: 955 -> 925 instructions for two chunks). One tile (M <= 8) keeps
-  // the predicated loads: there most lanes hold rows past M, and the build where all of them loaded measured 5%
-  // slower (57344x8192, M = 1: 98.9 -> 104.4 us).
-  constexpr bool CLAMP_X = MT > 1;
-  int xrow_c[MT];
-#pragma unroll
-  for (int i = 0; i < MT; ++i) xrow_c[i] = min(xrow[i], p.m - 1);
-  auto load_x = [&](XRegs& x, int c) {
-    const int kseg = (CLAMP_X ? min(c, c_end - 1) : c) * 128 + 32 * t, kb = kseg >> 4;
-#pragma unroll
-    for (int i = 0; i < MT; ++i) {
-      const bool ok = CLAMP_X || (xrow[i] < p.m && c < c_end);
-      if constexpr (A_FP4) {
-        const uint8_t* q = static_cast<const uint8_t*>(p.a) + (int64_t)xrow_c[i] * (p.k >> 1) + (kseg >> 1);
-        x.v[i][0] = ok ? __ldg(reinterpret_cast<const uint4*>(q)) : make_uint4(0u, 0u, 0u, 0u);
-        x.sc[i][0] = ok ? __ldg(p.a_scale + scale_offset(xrow_c[i], kb, kb_total, nkt, swz)) : (uint8_t)0;
-        x.sc[i][1] = ok ? __ldg(p.a_scale + scale_offset(xrow_c[i], kb + 1, kb_total, nkt, swz)) : (uint8_t)0;
-      } else {
-        const uint4* q = reinterpret_cast<const uint4*>(static_cast<const uint16_t*>(p.a) +
-                                                        (int64_t)xrow_c[i] * p.k + kseg);
-#pragma unroll
-        for (int v = 0; v < 4; ++v) x.v[i][v] = ok ? __ldg(q + v) : make_uint4(0u, 0u, 0u, 0u);
-      }
-    }
-  };
+  const ActivationSource<ACT, MT, (MT > 1)> xsrc(p, m_base, g, t, c_end);
+  using XR = XRegs<ACT, MT>;
+  auto load_x = [&](XR& x, int c) { xsrc.load(x, c); };
 
   // Two accumulator sets (even / odd K step) shorten the MMA chains of a lone row group with few tiles.
   Accumulators<MT <= 2 && RG == 1 ? 2 : 1, MT> acc[RG];
@@ -490,20 +532,14 @@ __global__ void __launch_bounds__(WARPS * 32, min_blocks<MT, WARPS>()) gemm_cp_a
   for (int s = 0; s < S - 1; ++s) issue(c_begin + s, s);
   // One chunk: x holds (or, without PREFETCH_X, receives) its activations; chunk c+1's go to x_next.
   int st = 0;
-  auto step = [&](int c, XRegs& x, XRegs& x_next) {
+  auto step = [&](int c, XR& x, XR& x_next) {
     __syncwarp();  // every lane has finished reading the stage refilled next (chunk c-1's)
     issue(c + S - 1, st == 0 ? S - 1 : st - 1);
     if constexpr (PREFETCH_X) load_x(x_next, c + 1); else load_x(x, c);  // L1/L2 hits, awaited with the stage
     cp_async_wait<S - 1>();
     __syncwarp();
     uint32_t xscale[MT][2];
-    if constexpr (A_FP4) {
-#pragma unroll
-      for (int i = 0; i < MT; ++i) {
-        xscale[i][0] = f16_block_scale(x.sc[i][0]);
-        xscale[i][1] = f16_block_scale(x.sc[i][1]);
-      }
-    }
+    x_scales(x, xscale);
     // Two row groups share the activations: pair them for the BF16 decoder once, not once a group. (W4A4 still
     // decodes its packed activation words once a group: hoisting that needs 4x the activation registers.)
     constexpr bool APART_ONCE = BF16 && RG > 1;
@@ -522,15 +558,12 @@ __global__ void __launch_bounds__(WARPS * 32, min_blocks<MT, WARPS>()) gemm_cp_a
       uint4 w0, w1;
       uint32_t wscale[2][2];
       read_stage<BF16>(ring[warp][st][grp], lane, w0, w1, wscale);
-      mma_chunk<BF16, BF16>(acc[grp], w0, w1, wscale, [&](int i, int q, uint32_t (&b)[4]) {
-        if constexpr (A_FP4) decode_word_f16(word_of(x.v[i][0], q), xscale[i][q >> 1], b);
-        else b_from_16bit<BF16 && !APART_ONCE>(x.v[i][q], b);
-      });
+      mma_chunk_x<ACT, APART_ONCE>(acc[grp], w0, w1, wscale, x, xscale);
     }
     st = st + 1 == S ? 0 : st + 1;
   };
   // Two chunks an iteration, the activation registers swapping roles: no copy of the prefetched set.
-  XRegs xa, xb;
+  XR xa, xb;
   if constexpr (PREFETCH_X) load_x(xa, c_begin);
   for (int c = c_begin; c < c_end; c += 2) {
     step(c, xa, xb);
@@ -661,6 +694,7 @@ cudaError_t allow_dynamic_smem(int bytes) {
 }  // namespace nvfp4_cutlass
 
 #include "gemm_sm90_wgmma.cuh"
+#include "gemm_sm90_tma.cuh"
 
 namespace nvfp4_cutlass {
 namespace {
@@ -688,9 +722,12 @@ cudaError_t launch_sync(const GemmParams& p, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
-template <int ACT, int MT, int WARPS, int U, int STAGES, int WGMMA, int RG>
+template <int ACT, int MT, int WARPS, int U, int STAGES, int KERNEL, int RG>
 cudaError_t launch_one(const GemmParams& p, cudaStream_t stream) {
-  if constexpr (WGMMA) {  // tile_m is the wgmma N, warps come in warpgroups
+  if constexpr (KERNEL == kKernelTmaM1) {  // gemm_sm90_tma.cuh: unroll = 128-wide chunks a stage
+    static_assert(MT == 1 && RG == 1, "TMA configurations: tile_m 8, 16 weight rows a warp");
+    return launch_tma_m1<ACT, WARPS, STAGES, 64 * U>(p, stream);
+  } else if constexpr (KERNEL == kKernelWgmma) {  // tile_m is the wgmma N, warps come in warpgroups
     static_assert(WARPS % 4 == 0 && U == 1 && RG == 1, "wgmma configurations: whole warpgroups, unroll 1");
     return launch_wgmma<ACT, 8 * MT, WARPS / 4, STAGES>(p, stream);
   } else {
@@ -706,32 +743,35 @@ cudaError_t launch_gemm_bf16(const GemmParams& p, GemmConfig cfg, cudaStream_t s
 cudaError_t launch_gemm_fp16(const GemmParams& p, GemmConfig cfg, cudaStream_t stream);
 cudaError_t launch_gemm_nvfp4(const GemmParams& p, GemmConfig cfg, cudaStream_t stream);
 
-// X-macro of compiled configurations (tile_m, warps, unroll, stages, wgmma, warp_rows). mma.sync kernels (wgmma
+// X-macro of compiled configurations (tile_m, warps, unroll, stages, kernel, warp_rows). mma.sync kernels (kernel
 // 0) - stages 1: load `unroll` chunks, then compute; 2: register double buffering; >= 3: the cp.async
 // shared-memory ring of that depth (unroll 1), where tile_m <= 16 may give a warp 32 weight rows (warp_rows 32;
-// its static ring, warps * stages * 2.25 KiB, must stay under 48 KiB). wgmma kernels (wgmma 1): tile_m is the
+// its static ring, warps * stages * 2.25 KiB, must stay under 48 KiB). wgmma kernels (kernel 1): tile_m is the
 // wgmma N (8, 16, 64, 128, 256), warps 4 per warpgroup of 64 weight rows, stages the depth of the ring (>= 3).
+// The M = 1 kernel with TMA-fed weights (kernel 2): tile_m 8, unroll = 128-wide chunks a stage (2 or 4), stages the
+// depth of each warp's ring.
 // CI compiles the base list; the GPU machine builds with NVFP4_CUTLASS_ALL_TACTICS for the extra ones.
 #define NVFP4_BASE_CONFIGS(X)                                                                              \
   X(8, 4, 2, 1, 0, 16) X(16, 4, 2, 1, 0, 16) X(32, 4, 1, 1, 0, 16) X(64, 4, 1, 1, 0, 16) X(8, 8, 1, 4, 0, 16)    \
   X(8, 4, 1, 8, 0, 16) X(16, 4, 1, 4, 0, 16) X(32, 4, 1, 4, 0, 16) X(64, 8, 1, 4, 0, 16) X(64, 4, 1, 4, 1, 16)   \
-  X(128, 8, 1, 4, 1, 16) X(256, 8, 1, 3, 1, 16) X(8, 4, 1, 4, 0, 32) X(16, 4, 1, 4, 0, 32) X(16, 4, 1, 4, 1, 16)
+  X(128, 8, 1, 4, 1, 16) X(256, 8, 1, 3, 1, 16) X(8, 4, 1, 4, 0, 32) X(16, 4, 1, 4, 0, 32) X(16, 4, 1, 4, 1, 16)    \
+  X(8, 4, 4, 3, 2, 16)
 #ifdef NVFP4_CUTLASS_ALL_TACTICS
 #define NVFP4_EXTRA_CONFIGS(X)                                                                             \
   X(8, 4, 2, 2, 0, 16) X(16, 4, 2, 2, 0, 16) X(8, 4, 1, 6, 0, 16) X(16, 4, 1, 6, 0, 16) X(16, 4, 1, 8, 0, 16)    \
   X(16, 8, 1, 4, 0, 16) X(8, 4, 1, 4, 0, 16) X(32, 4, 2, 1, 0, 16) X(32, 8, 1, 4, 0, 16) X(64, 4, 1, 4, 0, 16)   \
   X(64, 8, 1, 3, 0, 16) X(128, 8, 1, 3, 0, 16) X(128, 4, 1, 3, 0, 16) X(64, 8, 1, 4, 1, 16)                      \
   X(128, 4, 1, 4, 1, 16) X(8, 4, 1, 4, 1, 16) X(8, 4, 1, 8, 1, 16) X(8, 8, 1, 4, 1, 16) X(16, 8, 1, 4, 1, 16)     \
-  X(16, 4, 1, 8, 1, 16)
+  X(16, 4, 1, 8, 1, 16) X(8, 4, 4, 4, 2, 16) X(8, 8, 2, 3, 2, 16) X(8, 8, 2, 4, 2, 16)
 #else
 #define NVFP4_EXTRA_CONFIGS(X)
 #endif
 #define NVFP4_ALL_CONFIGS(X) NVFP4_BASE_CONFIGS(X) NVFP4_EXTRA_CONFIGS(X)
 
 // The body of launch_gemm_<act>: the compiled configuration that matches cfg, else cudaErrorInvalidValue.
-#define NVFP4_CONFIG_CASE(TM, W, U, S, WG, WR)                                                          \
-  if (cfg.tile_m == TM && cfg.warps == W && cfg.unroll == U && cfg.stages == S && cfg.wgmma == WG &&   \
+#define NVFP4_CONFIG_CASE(TM, W, U, S, KN, WR)                                                          \
+  if (cfg.tile_m == TM && cfg.warps == W && cfg.unroll == U && cfg.stages == S && cfg.kernel == KN &&   \
       cfg.warp_rows == WR)                                                                               \
-    return launch_one<NVFP4_ACT, TM / 8, W, U, S, WG, WR / 16>(p, stream);
+    return launch_one<NVFP4_ACT, TM / 8, W, U, S, KN, WR / 16>(p, stream);
 
 }  // namespace nvfp4_cutlass

@@ -28,11 +28,15 @@ struct GemmParams {
   int chunks_per_split;    // 128-wide K chunks per slice
 };
 
+// Kernel families: mma.sync with per-warp activation registers (cp.async ring, register stages or the shared
+// activation tile), the warpgroup-MMA kernel, and the M = 1 kernel with TMA-fed weights (unroll = chunks a stage).
+enum GemmKernel : int { kKernelMmaSync = 0, kKernelWgmma = 1, kKernelTmaM1 = 2 };
+
 // One compiled kernel configuration: tile_m activation rows per CTA, warps per CTA (tile_n = warp_rows * warps),
-// unroll = 128-wide K chunks whose loads are issued before any of them is computed, stages (1, 2: registers;
-// >= 3: depth of the cp.async shared-memory ring), wgmma = 1 for the warpgroup-MMA kernel (else mma.sync),
+// unroll = 128-wide K chunks whose loads are issued before any of them is computed (the TMA kernel: chunks a
+// stage), stages (1, 2: registers; >= 3: depth of the shared-memory ring), kernel: the family (GemmKernel),
 // warp_rows = weight rows a warp owns (16; 32 for some cp.async configurations).
-struct GemmConfig { int tile_m, warps, unroll, stages, wgmma, warp_rows = 16; };
+struct GemmConfig { int tile_m, warps, unroll, stages, kernel, warp_rows = 16; };
 
 // Configurations compiled into this build (count written to *n).
 const GemmConfig* gemm_configs(int* n);

@@ -11,7 +11,7 @@
 //   ./microbench decode                # GEMMs only, M 1, 8 and 16
 //   ./microbench read                  # memory-pattern probes only
 //   ./microbench quantize              # the quantize kernel (bf16/fp16, both scale layouts) against a copy
-//   ./microbench N K M tile_m warps unroll stages wgmma split [warp_rows]   # one case (for ncu)
+//   ./microbench N K M tile_m warps unroll stages kernel split [warp_rows]   (kernel: GemmKernel)   # one case (for ncu)
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -181,7 +181,7 @@ float host_bf16(uint16_t h) {
 }
 std::string config_name(const GemmConfig& c) {
   return "tm" + std::to_string(c.tile_m) + "_w" + std::to_string(c.warps) + "_u" + std::to_string(c.unroll) + "_s" +
-         std::to_string(c.stages) + (c.wgmma ? "_wgmma" : "") + (c.warp_rows == 32 ? "_r32" : "");
+         std::to_string(c.stages) + (c.kernel == kKernelTmaM1 ? "_tma" : c.kernel == kKernelWgmma ? "_wgmma" : "") + (c.warp_rows == 32 ? "_r32" : "");
 }
 
 int check_all(const GemmConfig* cfgs, int ncfg) {
@@ -340,9 +340,11 @@ int main(int argc, char** argv) {
       Problem pr(s[0], s[1], m);
       for (int i = 0; i < ncfg; ++i) {
         const int tile = cfgs[i].tile_m;  // the tiles the Python heuristic would offer for this M
-        if (wgmma_only && !cfgs[i].wgmma) continue;
-        if (cfgs[i].wgmma && tile <= 16 ? (m > 16 || tile != std::max(8, m))
-            : cfgs[i].wgmma               ? m < 16
+        if (wgmma_only && cfgs[i].kernel != kKernelWgmma) continue;
+        const bool wg = cfgs[i].kernel == kKernelWgmma;
+        if (cfgs[i].kernel == kKernelTmaM1 ? m != 1
+            : wg && tile <= 16 ? (m > 16 || tile != std::max(8, m))
+            : wg                          ? m < 16
             : m <= 32                     ? tile != std::max(8, m)
                                           : (tile < 32 || tile > 2 * m || 4 * tile < m))
           continue;

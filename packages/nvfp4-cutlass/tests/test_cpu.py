@@ -10,7 +10,7 @@ import torch
 import nvfp4
 from nvfp4.problem import GemmProblem
 from nvfp4_cutlass import CutlassBackend, CutlassQuantizer, CutlassTactic, valid_tactics
-from nvfp4_cutlass.tactics import BASE_CONFIGS, is_valid
+from nvfp4_cutlass.tactics import BASE_CONFIGS, KERNEL_TMA_M1, TMA_M1_MAX_SLICE_CHUNKS, chunks_per_split, is_valid
 
 CUDA = torch.device("cuda")
 
@@ -77,8 +77,8 @@ def test_valid_tactics_are_valid(m, n, k):
 
 
 def test_heuristic_small_m_fills_the_gpu():
-    t = valid_tactics(problem(1, 8192, 8192), BASE_CONFIGS)[0]
-    assert t.tile_m == 8
+    t = valid_tactics(problem(2, 8192, 8192), BASE_CONFIGS)[0]
+    assert t.tile_m == 8 and not t.tma_m1
     assert (8192 // t.tile_n) * t.split_k * t.warps >= 132 * 8, "at least 8 warps per SM"
     t = valid_tactics(problem(16, 57344, 8192), BASE_CONFIGS)[0]
     assert t.tile_m == 16 and t.split_k == 1
@@ -157,13 +157,48 @@ def test_w4a4_act_fp16_tactics():
     # decode below that
     for m in (1, 16, 32, 33, 64, 300, 4096):
         ts = valid_tactics(problem(m, 8192, 8192, "nvfp4"), BASE_CONFIGS)
-        fp16 = [t for t in ts if t.act_fp16]
-        assert ts[0].act_fp16 == (m >= 33) and len(fp16) * 2 == len(ts)
-        assert [dataclasses.replace(t, act_fp16=False) for t in fp16] == [t for t in ts if not t.act_fp16]
+        rest = [t for t in ts if not t.tma_m1]
+        fp16 = [t for t in rest if t.act_fp16]
+        assert rest[0].act_fp16 == (m >= 33) and len(fp16) * 2 == len(rest)
+        assert [dataclasses.replace(t, act_fp16=False) for t in fp16] == [t for t in rest if not t.act_fp16]
+        # the TMA M = 1 kernel multiplies 16-bit activations: W4A4 reaches it through act_fp16 only, first
+        tma = [t for t in ts if t.tma_m1]
+        assert bool(tma) == (m == 1) and all(t.act_fp16 for t in tma)
+        assert m != 1 or ts[0].tma_m1
     assert not any(t.act_fp16 for t in valid_tactics(problem(300, 8192, 8192, "bf16"), BASE_CONFIGS))
     t = CutlassTactic(128, 128, 1, 1, 4, True, act_fp16=True)
     assert is_valid(problem(300, 8192, 8192, "nvfp4"), t, BASE_CONFIGS) is None
     assert "act_fp16" in is_valid(problem(300, 8192, 8192, "fp16"), t, BASE_CONFIGS)
+
+
+def test_tma_m1_rules():
+    # the TMA kernel runs M = 1 with 16-bit activations, linear scales, K % 256 == 0 and slices it can stage
+    t = valid_tactics(problem(1, 8192, 8192), BASE_CONFIGS)[0]
+    assert t.tma_m1 and t.config[4] == KERNEL_TMA_M1 and t.split_k == 2
+    assert valid_tactics(problem(1, 8192, 8192, "fp16"), BASE_CONFIGS)[0].tma_m1
+    assert not valid_tactics(problem(1, 8192, 8192, layout="swizzled"), BASE_CONFIGS)[0].tma_m1
+    assert not any(t.tma_m1 for t in valid_tactics(problem(1, 8192, 8320), BASE_CONFIGS))
+    assert not any(t.tma_m1 for t in valid_tactics(problem(2, 8192, 8192), BASE_CONFIGS))
+    assert not any(t.tma_m1 for t in valid_tactics(problem(1, 8192, 8192, "fp32"), BASE_CONFIGS))
+    # long K: only splits whose slices fit the staged activation row
+    long = [t for t in valid_tactics(problem(1, 4096, 57344), BASE_CONFIGS) if t.tma_m1]
+    assert long and all(chunks_per_split(57344, t.split_k) <= TMA_M1_MAX_SLICE_CHUNKS for t in long)
+    tma = CutlassTactic(8, 64, 1, 4, 3, tma_m1=True)
+    assert is_valid(problem(1, 8192, 8192), tma, BASE_CONFIGS) is None
+    for p, words in ((problem(2, 8192, 8192), "M = 1 only"), (problem(1, 8192, 8192, layout="swizzled"), "linear"),
+                     (problem(1, 8192, 8320), "K % 256"), (problem(1, 8192, 8192, "fp32"), "bf16/fp16"),
+                     (problem(1, 8192, 8192, "nvfp4"), "bf16/fp16")):
+        assert words in is_valid(p, tma, BASE_CONFIGS)
+    assert "stages at most" in is_valid(problem(1, 4096, 57344), tma, BASE_CONFIGS)
+    # 32 chunks in 3 slices of 11: odd, so a stage would start its scale box 8 bytes off
+    assert "even number" in is_valid(problem(1, 6144, 4096), dataclasses.replace(tma, split_k=3), BASE_CONFIGS)
+    for k in (4096, 8192, 12288, 28672, 57344):
+        assert all(chunks_per_split(k, t.split_k) % 2 == 0
+                   for t in valid_tactics(problem(1, 6144, k), BASE_CONFIGS) if t.tma_m1)
+    assert is_valid(problem(1, 8192, 8192, "nvfp4"), dataclasses.replace(tma, act_fp16=True), BASE_CONFIGS) is None
+    assert "different kernels" in is_valid(problem(1, 8192, 8192), dataclasses.replace(tma, wgmma=True),
+                                           BASE_CONFIGS | {(8, 4, 4, 3, 1, 16)})
+    assert "not compiled" in is_valid(problem(1, 8192, 8192), dataclasses.replace(tma, stages=5), BASE_CONFIGS)
 
 
 def test_tactic_is_frozen_and_hashable():

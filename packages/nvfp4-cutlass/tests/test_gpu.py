@@ -8,7 +8,7 @@ from nvfp4.problem import GemmProblem
 from nvfp4.testing.numerics import assert_close_to_reference, make_problem_inputs
 from nvfp4_cutlass import CutlassBackend, CutlassTactic
 from nvfp4_cutlass.native import compiled_configs
-from nvfp4_cutlass.tactics import is_valid
+from nvfp4_cutlass.tactics import KERNEL_TMA_M1, KERNEL_WGMMA, is_valid
 
 be = CutlassBackend()
 pytestmark = pytest.mark.skipif(not be.availability().ok, reason=f"cutlass unavailable: {be.availability().reason}")
@@ -35,7 +35,8 @@ def test_split_k_odd_shapes(a_format, layout, m):
             _run(m, n, k, a_format, layout, torch.float32, tactic)
 
 
-_WGMMA = sorted(c for c in (compiled_configs() or ()) if c[4])
+_WGMMA = sorted(c for c in (compiled_configs() or ()) if c[4] == KERNEL_WGMMA)
+_TMA_M1 = sorted(c for c in (compiled_configs() or ()) if c[4] == KERNEL_TMA_M1)
 
 
 @pytest.mark.parametrize("a_format", ["bf16", "fp16", "nvfp4", "nvfp4-act_fp16"])
@@ -53,6 +54,26 @@ def test_wgmma_configurations(a_format, out_dtype):
                 if is_valid(GemmProblem(m, n, k, a_format, out_dtype, True, layout, torch.device("cuda")), t):
                     continue
                 _run(m, n, k, a_format, layout, out_dtype, t)
+
+
+@pytest.mark.parametrize("a_format", ["bf16", "fp16", "nvfp4-act_fp16"])
+@pytest.mark.parametrize("out_dtype", [torch.bfloat16, torch.float16, torch.float32])
+def test_tma_m1_configurations(a_format, out_dtype):
+    # every compiled TMA M = 1 configuration: N below one warp's 16 rows and past the CTA tile, K from one stage to
+    # the longest slice it stages, slices ending inside a stage (boxes reaching into the next slice or past K),
+    # split-K; W4A4 through the dequantized FP16 activation
+    assert _TMA_M1, "the build has TMA M = 1 configurations"
+    a_format, act_fp16 = a_format.split("-")[0], a_format.endswith("act_fp16")
+    for tm, warps, unroll, stages, _, _ in _TMA_M1:
+        ran = 0
+        for n, k in ((1, 256), (13, 768), (16 * warps + 5, 1280), (300, 4096), (70, 24576)):
+            for split in (1, 3, 5):
+                t = CutlassTactic(tm, 16 * warps, split, unroll, stages, tma_m1=True, act_fp16=act_fp16)
+                if is_valid(GemmProblem(1, n, k, a_format, out_dtype, True, "linear", torch.device("cuda")), t):
+                    continue
+                _run(1, n, k, a_format, "linear", out_dtype, t)
+                ran += 1
+        assert ran >= 6, (tm, warps, unroll, stages)
 
 
 _TWO_GROUPS = sorted(c for c in (compiled_configs() or ()) if c[5] == 32)

@@ -64,6 +64,7 @@ class CutlassBackend(Backend):
         # Locals keep any realigned copy alive until the launch is queued (the allocator may otherwise hand
         # its memory to the workspace below).
         b_data = _aligned16(b.data)
+        b_scale = _aligned16(b.scale) if tactic.tma_m1 else b.scale  # TMA reads the scales from 16-byte boundaries
         stream = torch.cuda.current_stream(problem.device).cuda_stream
         m, n, k = problem.m, problem.n, problem.k
         act = _ACT[problem.a_format]
@@ -84,9 +85,9 @@ class CutlassBackend(Backend):
             tiles = -(-n // tactic.tile_n) * -(-m // tactic.tile_m)
             part, cnt = workspace.get(problem.device, stream, tactic.split_k * m * n, tiles)
             partials, counters = part.data_ptr(), cnt.data_ptr()
-        mod.gemm(b_data.data_ptr(), b.scale.data_ptr(), b.global_scale.data_ptr(), a_data.data_ptr(), a_scale, a_gs,
+        mod.gemm(b_data.data_ptr(), b_scale.data_ptr(), b.global_scale.data_ptr(), a_data.data_ptr(), a_scale, a_gs,
                  0 if bias is None else bias.data_ptr(), out.data_ptr(), partials, counters, m, n, k,
                  act, swizzled, _OUT[problem.out_dtype], tactic.tile_m, tactic.warps,
-                 tactic.unroll, tactic.stages, tactic.wgmma, tactic.warp_rows, tactic.split_k,
+                 tactic.unroll, tactic.stages, tactic.kernel, tactic.warp_rows, tactic.split_k,
                  chunks_per_split(k, tactic.split_k),
                  stream)

@@ -15,6 +15,11 @@ weight as the register operand and the activation tile read by the tensor cores 
 the cp.async ring (stages >= 3), warps in whole warpgroups, and split_k = 1 for tile_m = 256. Its 8- and
 16-wide tiles serve decode sizes too: at M = 16 the activations then cost no per-warp register traffic.
 
+``tma_m1 = True`` runs the M = 1 kernel (csrc/gemm_sm90_tma.cuh): each warp's weights and scales arrive by TMA
+(two 2D boxes a stage of ``unroll`` chunks, ``stages`` deep) and the CTA stages its K slice of the activation row
+in shared memory once. It needs M = 1, 16-bit activations (W4A4 through ``act_fp16``), linear scales,
+K % 256 == 0 and split-K slices of an even number of chunks, at most TMA_M1_MAX_SLICE_CHUNKS.
+
 ``act_fp16 = True`` (W4A4 only) first dequantizes the NVFP4 activation to FP16 in one pass (E2M1 x E4M3 is exact
 in FP16; the global scale goes into alpha) and then runs the FP16 weight-only kernel of the same configuration:
 the same products, but the activations are decoded once instead of once for every weight tile that reads them,
@@ -38,11 +43,13 @@ SM_COUNT = 132
 #: Resident warps per SM the split-K heuristic aims for: 16 for the lean tile_m=8 kernels, 8 for wider tiles
 #: (their registers allow fewer); measured best on the H100 (scripts/bench.py sweeps the neighbours).
 TARGET_WARPS_PER_SM = {8: 16, 16: 8, 32: 8, 64: 8, 128: 8, 256: 8}
-#: Configurations every build compiles (tile_m, warps, unroll, stages, wgmma, warp_rows); CI builds only these.
+#: Kernel families in a configuration's fifth field (csrc/kernels.h GemmKernel).
+KERNEL_MMA_SYNC, KERNEL_WGMMA, KERNEL_TMA_M1 = 0, 1, 2
+#: Configurations every build compiles (tile_m, warps, unroll, stages, kernel, warp_rows); CI builds only these.
 BASE_CONFIGS = frozenset({(8, 4, 2, 1, 0, 16), (16, 4, 2, 1, 0, 16), (32, 4, 1, 1, 0, 16), (64, 4, 1, 1, 0, 16),
                           (8, 8, 1, 4, 0, 16), (8, 4, 1, 8, 0, 16), (16, 4, 1, 4, 0, 16), (32, 4, 1, 4, 0, 16),
                           (64, 8, 1, 4, 0, 16), (64, 4, 1, 4, 1, 16), (128, 8, 1, 4, 1, 16), (256, 8, 1, 3, 1, 16),
-                          (8, 4, 1, 4, 0, 32), (16, 4, 1, 4, 0, 32), (16, 4, 1, 4, 1, 16)})
+                          (8, 4, 1, 4, 0, 32), (16, 4, 1, 4, 0, 32), (16, 4, 1, 4, 1, 16), (8, 4, 4, 3, 2, 16)})
 #: From this many stages on, the weights stream through a cp.async shared-memory ring (whole 128-wide chunks).
 CP_ASYNC_STAGES = 3
 TILE_MS = (8, 16, 32, 64, 128, 256)
@@ -56,9 +63,11 @@ MAX_SPLIT_K = 64
 #: The 16-wide wgmma tile (H200, 2026-12-01) wins M = 16 on the small layers (8192x8192 37.8 -> 30.0 us,
 #: 6144x4096 21.3 -> 17.5 us) and loses narrowly to the 32-row mma.sync warps on the large ones (57344x8192
 #: 140.2 against 141.0 us, 8192x28672 79.7 against 84.7): it comes first up to SMALL_M_WGMMA_MAX_WEIGHT weights.
+#: The TMA M = 1 kernel (H200, 2026-12-01, microbench, best split) against (8, 8, 1, 4, 0, 16): 8192x8192 24.3 ->
+#: 22.3 us, 57344x8192 106.8 -> 93.7, 8192x28672 56.4 -> 52.7, 6144x4096 14.9 -> 14.9; it comes first at M = 1.
 PREFERRED = {
-    8: ((8, 8, 1, 4, 0, 16), (8, 4, 1, 4, 0, 32), (8, 4, 1, 4, 0, 16), (8, 4, 1, 8, 0, 16), (8, 4, 2, 1, 0, 16),
-        (8, 4, 1, 4, 1, 16)),
+    8: ((8, 4, 4, 3, 2, 16), (8, 8, 1, 4, 0, 16), (8, 4, 1, 4, 0, 32), (8, 4, 1, 4, 0, 16), (8, 4, 1, 8, 0, 16),
+        (8, 4, 2, 1, 0, 16), (8, 4, 1, 4, 1, 16)),
     16: ((16, 4, 1, 4, 1, 16), (16, 4, 1, 4, 0, 16), (16, 4, 1, 4, 0, 32), (16, 4, 1, 6, 0, 16),
          (16, 4, 2, 1, 0, 16)),
     32: ((32, 8, 1, 4, 0, 16), (32, 4, 1, 4, 0, 16), (32, 4, 1, 1, 0, 16)),
@@ -71,6 +80,11 @@ PREFERRED = {
 WGMMA_TILE_MS = (8, 16, 64, 128, 256)
 #: Up to this many weight values (N x K) the wgmma kernel comes first at M <= 16 (see PREFERRED).
 SMALL_M_WGMMA_MAX_WEIGHT = 8192 * 16384
+#: Longest split-K slice of the TMA M = 1 kernel, in chunks: the CTA stages the slice's activations (48 KiB).
+TMA_M1_MAX_SLICE_CHUNKS = 192
+#: Resident warps per SM the split heuristic aims for with the TMA M = 1 kernel (its rings and activation slice
+#: allow about 12; split 2 measured best on the large layers).
+TMA_M1_TARGET_WARPS_PER_SM = 8
 #: From this M on, W4A4 problems list the act_fp16 tactics (dequantize the activation once, then FP16) first.
 ACT_FP16_FIRST_M = 33
 
@@ -85,14 +99,19 @@ class CutlassTactic:
     wgmma: bool = False  # the warpgroup-MMA kernel (tile_n = 64 per warpgroup) instead of mma.sync
     warp_rows: int = 16  # weight rows a warp owns: 16, or 32 (two row groups sharing the activation reads)
     act_fp16: bool = False  # W4A4: dequantize the activation to FP16 first, then run the FP16 kernel
+    tma_m1: bool = False  # the M = 1 kernel with TMA-fed weights (unroll: chunks a stage)
 
     @property
     def warps(self) -> int:
         return self.tile_n // self.warp_rows
 
     @property
+    def kernel(self) -> int:
+        return KERNEL_TMA_M1 if self.tma_m1 else KERNEL_WGMMA if self.wgmma else KERNEL_MMA_SYNC
+
+    @property
     def config(self) -> tuple[int, int, int, int, int, int]:
-        return (self.tile_m, self.warps, self.unroll, self.stages, int(self.wgmma), self.warp_rows)
+        return (self.tile_m, self.warps, self.unroll, self.stages, self.kernel, self.warp_rows)
 
 
 def k_chunks(k: int) -> int:
@@ -109,9 +128,19 @@ def _normalized_split(k: int, split: int) -> int:
     return -(-k_chunks(k) // chunks_per_split(k, split))
 
 
-def heuristic_split(problem: GemmProblem, tile_m: int, tile_n: int, warps: int, sm_count: int = SM_COUNT) -> int:
+def _even_slices(k: int, split: int) -> int:
+    """The nearest split at or below ``split`` whose slices have an even number of chunks (the TMA kernel's rule)."""
+    for s in range(_normalized_split(k, split), 1, -1):
+        if chunks_per_split(k, s) % 2 == 0 and _normalized_split(k, s) == s:
+            return s
+    return 1
+
+
+def heuristic_split(problem: GemmProblem, tile_m: int, tile_n: int, warps: int, sm_count: int = SM_COUNT,
+                    kernel: int = KERNEL_MMA_SYNC) -> int:
     tiles = math.ceil(problem.n / tile_n) * math.ceil(problem.m / tile_m)
-    want = max(1, round(sm_count * TARGET_WARPS_PER_SM[tile_m] / (tiles * warps)))
+    target = TMA_M1_TARGET_WARPS_PER_SM if kernel == KERNEL_TMA_M1 else TARGET_WARPS_PER_SM[tile_m]
+    want = max(1, round(sm_count * target / (tiles * warps)))
     # at least 4 chunks (512 K) per slice: shorter slices spend more on the reduction than they win
     return _normalized_split(problem.k, min(want, max(1, k_chunks(problem.k) // 4)))
 
@@ -133,7 +162,7 @@ def valid_tactics(problem: GemmProblem, compiled: frozenset | None = None,
                   sm_count: int = SM_COUNT) -> list[CutlassTactic]:
     """Every tactic the built kernels can run ``problem`` with; the first is the heuristic pick.
 
-    ``compiled``: the ``(tile_m, warps, unroll, stages, wgmma, warp_rows)`` configurations of the build (default:
+    ``compiled``: the ``(tile_m, warps, unroll, stages, kernel, warp_rows)`` configurations of the build (default:
     the native module's, or the base set every build has when the module is not importable).
     ``sm_count``: the device's streaming multiprocessors, which the split-K heuristic fills.
     """
@@ -145,28 +174,32 @@ def valid_tactics(problem: GemmProblem, compiled: frozenset | None = None,
     out: list[CutlassTactic] = []
 
     def add(cfg: tuple[int, int, int, int, int, int], split: int) -> None:
-        tm, warps, unroll, stages, wgmma, rows = cfg
-        t = CutlassTactic(tm, rows * warps, _normalized_split(problem.k, split), unroll, stages, bool(wgmma), rows)
+        tm, warps, unroll, stages, kernel, rows = cfg
+        if kernel == KERNEL_TMA_M1:
+            split = _even_slices(problem.k, split)
+        t = CutlassTactic(tm, rows * warps, _normalized_split(problem.k, split), unroll, stages,
+                          kernel == KERNEL_WGMMA, rows, tma_m1=kernel == KERNEL_TMA_M1,
+                          act_fp16=kernel == KERNEL_TMA_M1 and problem.a_format == "nvfp4")  # W4A4: FP16 only
         if t not in out and is_valid(problem, t, compiled) is None:
             out.append(t)
 
     bucket = next((b for b in (8, 16, 32, 64, 256) if m <= b), None)
     tiles = allowed_tile_ms(m)
     preferred = [c for c in PREFERRED[bucket] if c[0] in tiles]
-    if m <= 16 and problem.n * problem.k > SMALL_M_WGMMA_MAX_WEIGHT:  # large layers: mma.sync first
-        preferred.sort(key=lambda c: c[4])
+    if m <= 16 and problem.n * problem.k > SMALL_M_WGMMA_MAX_WEIGHT:  # large layers: wgmma last
+        preferred.sort(key=lambda c: c[4] == KERNEL_WGMMA)
     others = sorted((c for c in compiled if c[0] in tiles and c not in preferred),
                     key=lambda c: (c[0], c[4], c[1], -c[3]))
     for cfg in preferred + others:
-        h = heuristic_split(problem, cfg[0], cfg[5] * cfg[1], cfg[1], sm_count)
+        h = heuristic_split(problem, cfg[0], cfg[5] * cfg[1], cfg[1], sm_count, cfg[4])
         add(cfg, h)
         for split in (1, h // 2, h * 2):
             add(cfg, split)
     if not out:  # nothing compiled fits the tile rules: run any compiled tile
         for cfg in sorted(compiled):
-            add(cfg, heuristic_split(problem, cfg[0], cfg[5] * cfg[1], cfg[1], sm_count))
+            add(cfg, heuristic_split(problem, cfg[0], cfg[5] * cfg[1], cfg[1], sm_count, cfg[4]))
     if problem.a_format == "nvfp4":
-        fp16 = [dataclasses.replace(t, act_fp16=True) for t in out]
+        fp16 = [dataclasses.replace(t, act_fp16=True) for t in out if not t.act_fp16]
         out = fp16 + out if m >= ACT_FP16_FIRST_M else out + fp16
     return out
 
@@ -183,6 +216,10 @@ def is_valid(problem: GemmProblem, tactic: object, compiled: frozenset | None = 
         return f"{tactic} is not compiled into this build (compiled: {sorted(compiled)})"
     if tactic.act_fp16 and problem.a_format != "nvfp4":
         return f"act_fp16 dequantizes an NVFP4 activation; this problem's is {problem.a_format}"
+    if tactic.tma_m1:
+        reason = _tma_m1_invalid(problem, tactic)
+        if reason is not None:
+            return reason
     if tactic.stages >= CP_ASYNC_STAGES and problem.k % K_CHUNK:
         return f"stages={tactic.stages} (cp.async ring) needs K % {K_CHUNK} == 0, got K={problem.k}"
     if tactic.wgmma and tactic.tile_m == 256 and tactic.split_k > 1:
@@ -191,4 +228,24 @@ def is_valid(problem: GemmProblem, tactic: object, compiled: frozenset | None = 
         return f"split_k={tactic.split_k} does not divide K={problem.k} into non-empty 128-wide slices"
     if math.ceil(problem.m / tactic.tile_m) > 65535:
         return f"M={problem.m} needs more than 65535 tiles of {tactic.tile_m} rows"
+    return None
+
+
+def _tma_m1_invalid(problem: GemmProblem, tactic: CutlassTactic) -> str | None:
+    if tactic.wgmma:
+        return "tma_m1 and wgmma are two different kernels"
+    if problem.m != 1:
+        return f"the TMA kernel (tma_m1) runs M = 1 only, got M={problem.m}"
+    if problem.a_format not in ("bf16", "fp16") and not tactic.act_fp16:
+        return f"the TMA kernel (tma_m1) multiplies a bf16/fp16 activation, got {problem.a_format}"
+    if problem.layout != "linear":
+        return f"the TMA kernel (tma_m1) reads linear scales, got layout={problem.layout!r}"
+    if problem.k % 256:
+        return f"the TMA kernel (tma_m1) needs K % 256 == 0 (the scale rows' stride), got K={problem.k}"
+    if chunks_per_split(problem.k, tactic.split_k) % 2:
+        return (f"the TMA kernel (tma_m1) needs an even number of 128-wide chunks a slice (its scale boxes start "
+                f"16-byte aligned), split_k={tactic.split_k} leaves {chunks_per_split(problem.k, tactic.split_k)}")
+    if chunks_per_split(problem.k, tactic.split_k) > TMA_M1_MAX_SLICE_CHUNKS:
+        return (f"the TMA kernel (tma_m1) stages at most {TMA_M1_MAX_SLICE_CHUNKS * K_CHUNK} K values a slice, "
+                f"split_k={tactic.split_k} leaves {chunks_per_split(problem.k, tactic.split_k) * K_CHUNK}")
     return None
