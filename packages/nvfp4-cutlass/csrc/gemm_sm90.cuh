@@ -522,7 +522,6 @@ __global__ void __launch_bounds__(WARPS * 32, min_blocks<MT, WARPS>()) gemm_cp_a
 
   const ActivationSource<ACT, MT, (MT > 1)> xsrc(p, m_base, g, t, c_end);
   using XR = XRegs<ACT, MT>;
-  auto load_x = [&](XR& x, int c) { xsrc.load(x, c); };
 
   // Two accumulator sets (even / odd K step) shorten the MMA chains of a lone row group with few tiles.
   Accumulators<MT <= 2 && RG == 1 ? 2 : 1, MT> acc[RG];
@@ -535,7 +534,7 @@ __global__ void __launch_bounds__(WARPS * 32, min_blocks<MT, WARPS>()) gemm_cp_a
   auto step = [&](int c, XR& x, XR& x_next) {
     __syncwarp();  // every lane has finished reading the stage refilled next (chunk c-1's)
     issue(c + S - 1, st == 0 ? S - 1 : st - 1);
-    if constexpr (PREFETCH_X) load_x(x_next, c + 1); else load_x(x, c);  // L1/L2 hits, awaited with the stage
+    if constexpr (PREFETCH_X) xsrc.load(x_next, c + 1); else xsrc.load(x, c);  // L1/L2 hits, awaited with the stage
     cp_async_wait<S - 1>();
     __syncwarp();
     uint32_t xscale[MT][2];
@@ -564,7 +563,7 @@ __global__ void __launch_bounds__(WARPS * 32, min_blocks<MT, WARPS>()) gemm_cp_a
   };
   // Two chunks an iteration, the activation registers swapping roles: no copy of the prefetched set.
   XR xa, xb;
-  if constexpr (PREFETCH_X) load_x(xa, c_begin);
+  if constexpr (PREFETCH_X) xsrc.load(xa, c_begin);
   for (int c = c_begin; c < c_end; c += 2) {
     step(c, xa, xb);
     if (c + 1 < c_end) step(c + 1, xb, xa);

@@ -69,8 +69,10 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_tma_m1_kernel(const GemmParam
 
   // weights are read once: let L2 drop them first
   constexpr uint64_t hint = static_cast<uint64_t>(cute::TMA::CacheHintSm90::EVICT_FIRST);
-  auto issue = [&](int c0, int st) {  // lane 0: chunks c0 .. c0 + kChunks - 1 (past N or K: zeros; past the
-    if (c0 >= c_end || lane != 0) return;  // slice: the next slice's bytes, never multiplied)
+  // Lane 0 loads the stage of chunks c0 .. c0 + kChunks - 1: rows past N and bytes past K arrive as zeros, bytes
+  // past the slice (the next slice's) are never multiplied.
+  auto issue = [&](int c0, int st) {
+    if (c0 >= c_end || lane != 0) return;
     Bar::arrive_and_expect_tx(&full[warp][st], St::kBytes);
     uint8_t* dst = ring + st * St::kBytes;
     cute::SM90_TMA_LOAD_2D::copy(&wmap, &full[warp][st], hint, dst, c0 * 64, n_base);
