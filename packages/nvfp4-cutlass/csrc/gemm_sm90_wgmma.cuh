@@ -17,8 +17,9 @@
 //   that layout (FP16), double-buffered because the previous chunk's wgmmas may still read the other buffer.
 // - Pipeline: S stages; S-2 chunks in flight ahead in gemm_wgmma_kernel (a stage is refilled after a
 //   __syncthreads that follows every warp's wgmmas on it), S-1 in gemm_wgmma_tma_kernel (an `empty` mbarrier
-//   says when). Each pair of K steps is one wgmma commit group with its own A registers (two sets,
-//   alternating), so the warp decodes pair j while the tensor cores run pair j-1.
+//   says when). Each pair of K steps is one wgmma commit group with its own A registers (SETS sets in turn:
+//   four for tiles up to 64 wide, two above), so the warp decodes pair j while the tensor cores run up to SETS - 1
+//   earlier pairs.
 #pragma once
 #include <cuda.h>  // CUtensorMap (the encoder is fetched from the driver at run time: no libcuda link)
 #include <utility>
@@ -146,12 +147,14 @@ __device__ __forceinline__ void wgmma_a_pair(const WarpStage& ws, int lane, cons
   }
 }
 
-// One 128-wide chunk of a warpgroup: 4 pairs of K steps, each decoded from the warp's weight stage into one of two A
-// register sets and issued as one wgmma commit group against the activation tile at shared address xtile.
-// after_wait(j) runs once pair j-2 is known complete (wait_group 1), before pair j's registers are rewritten.
-template <bool BF16, int TN, class AfterWait>
+// One 128-wide chunk of a warpgroup: 4 pairs of K steps, each decoded from the warp's weight stage into one of SETS
+// (2 or 4) A register sets and issued as one wgmma commit group against the activation tile at shared address
+// xtile. after_wait(j) runs once pair j-SETS is known complete (wait_group SETS-1), before pair j's registers are
+// rewritten; with 4 sets that is the same pair of the previous chunk, so chunk c-2 is done at the top of chunk c
+// either way (what the callers' ring refills rely on).
+template <bool BF16, int TN, int SETS, class AfterWait>
 __device__ __forceinline__ void wgmma_chunk(const WarpStage& ws, int lane, uint32_t xtile, float (&d)[TN / 2],
-                                            uint32_t (&a)[2][2][4], AfterWait&& after_wait) {
+                                            uint32_t (&a)[SETS][2][4], AfterWait&& after_wait) {
   using Op = typename WgmmaAtom<BF16, TN>::Op;
   constexpr bool SHFL = TN < 256;
   uint32_t mine[2];
@@ -159,12 +162,12 @@ __device__ __forceinline__ void wgmma_chunk(const WarpStage& ws, int lane, uint3
   const uint64_t desc = sw128_desc(xtile);
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
-    cute::warpgroup_wait<1>();  // pair j-2 is done: its registers may be rewritten
+    cute::warpgroup_wait<SETS - 1>();  // pair j-SETS is done: its registers may be rewritten
     after_wait(j);
-    wgmma_a_pair<BF16, SHFL>(ws, lane, mine, j, a[j & 1][0], a[j & 1][1]);
+    wgmma_a_pair<BF16, SHFL>(ws, lane, mine, j, a[j % SETS][0], a[j % SETS][1]);
     cute::warpgroup_arrive();
-    wgmma_rs<Op>(d, a[j & 1][0], sw128_desc_step<TN>(desc, 2 * j), std::make_index_sequence<TN / 2>{});
-    wgmma_rs<Op>(d, a[j & 1][1], sw128_desc_step<TN>(desc, 2 * j + 1), std::make_index_sequence<TN / 2>{});
+    wgmma_rs<Op>(d, a[j % SETS][0], sw128_desc_step<TN>(desc, 2 * j), std::make_index_sequence<TN / 2>{});
+    wgmma_rs<Op>(d, a[j % SETS][1], sw128_desc_step<TN>(desc, 2 * j + 1), std::make_index_sequence<TN / 2>{});
     cute::warpgroup_commit_batch();
   }
 }
@@ -244,10 +247,14 @@ __global__ void __launch_bounds__(WG * 128, 1) gemm_wgmma_kernel(const GemmParam
   Accumulators<1, MT> acc;
   acc.zero();
   float(&d)[TN / 2] = *reinterpret_cast<float(*)[TN / 2]>(&acc.v[0][0][0]);
-  // A registers of two pairs of K steps. Each pair is one wgmma commit group; a set is rewritten once the pair
-  // that read it completed (wait_group 1: the pair issued since may still run), so the warp decodes pair j while
-  // the tensor cores work on pair j-1. Fewer registers than one set per step: the TN = 256 tiles need them.
-  uint32_t a[2][2][4];
+  // A registers of SETS pairs of K steps. Each pair is one wgmma commit group; a set is rewritten once the pair
+  // that read it completed (wait_group SETS-1: the pairs issued since may still run), so the warp decodes pair j
+  // while the tensor cores work on the SETS - 1 before it. Four sets against two (H200, microbench, best split, 16
+  // registers more): TN = 16, M = 16 8192x8192 34.5 -> 29.8 us, 8192x28672 88.8 -> 75.1, 10240x8192 40.3 -> 33.0,
+  // 57344x8192 148.0 -> 136.8, 4096x14336 30.8 -> 27.2; TN = 64, M = 64 within 1-2% (faster). The 128- and
+  // 256-wide tiles keep two: their registers are short (TN = 256 W4A4 runs this kernel).
+  constexpr int SETS = TN <= 64 ? 4 : 2;
+  uint32_t a[SETS][2][4];
 
 #pragma unroll
   for (int s = 0; s < S - 2; ++s) issue(c_begin + s, s);
@@ -275,7 +282,7 @@ __global__ void __launch_bounds__(WG * 128, 1) gemm_wgmma_kernel(const GemmParam
       __syncthreads();
       xtile = xs_addr + b * XTILE;
     }
-    wgmma_chunk<BF16, TN>(wring[st * WARPS + warp], lane, xtile, d, a, [](int) {});
+    wgmma_chunk<BF16, TN, SETS>(wring[st * WARPS + warp], lane, xtile, d, a, [](int) {});
     st = st + 1 == S ? 0 : st + 1;
   }
   cute::warpgroup_wait<0>();
@@ -340,7 +347,9 @@ __global__ void __launch_bounds__(WG * 128, 1)
   Accumulators<1, MT> acc;
   acc.zero();
   float(&d)[TN / 2] = *reinterpret_cast<float(*)[TN / 2]>(&acc.v[0][0][0]);
-  uint32_t a[2][2][4];  // two pairs of K steps' A registers, as in gemm_wgmma_kernel
+  // two pairs of K steps' A registers: four (as in gemm_wgmma_kernel's narrow tiles) measured 1-2% slower here
+  // (H200, microbench, M = 256 and 1024, all six layers) and cost 16 registers at TN = 256
+  uint32_t a[2][2][4];
 
 #pragma unroll
   for (int s = 0; s < S - 1; ++s) issue_w(c_begin + s, s);
@@ -353,7 +362,7 @@ __global__ void __launch_bounds__(WG * 128, 1)
     __syncwarp();  // the scale bytes and a row's pieces come from other lanes' copies
     Bar::wait(&full[st], phase);
     const uint32_t xtile = smem_addr(xs + st * XTILE);
-    wgmma_chunk<BF16, TN>(wring[st * WARPS + warp], lane, xtile, d, a, [&](int j) {
+    wgmma_chunk<BF16, TN, 2>(wring[st * WARPS + warp], lane, xtile, d, a, [&](int j) {
       // after the wait at j = 1 chunk c-1's last pair is done too: the warp is finished with that activation stage
       if (j == 1 && c > c_begin && lane == 0) cutlass::arch::ClusterBarrier::arrive(&empty[prev]);
     });

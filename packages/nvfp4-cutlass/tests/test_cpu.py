@@ -82,6 +82,9 @@ def test_heuristic_small_m_fills_the_gpu():
     assert (8192 // t.tile_n) * t.split_k * t.warps >= 132 * 8, "at least 8 warps per SM"
     t = valid_tactics(problem(16, 57344, 8192), BASE_CONFIGS)[0]
     assert t.tile_m == 16 and t.split_k == 1
+    # the 16-wide wgmma tile aims at 16 warps an SM: 128 tiles of 4 warps, 4 K slices
+    t = valid_tactics(problem(16, 8192, 8192), BASE_CONFIGS)[0]
+    assert t.wgmma and t.tile_m == 16 and t.warps == 4 and t.split_k == 4
 
 
 def test_heuristic_split_follows_the_sm_count():
@@ -104,9 +107,9 @@ def test_medium_and_large_m_prefer_the_wgmma_kernel():
     assert big.wgmma and big.tile_m == 256 and big.split_k == 1
     # decode sizes run the 16-wide wgmma tile or mma.sync: a 64-wide wgmma tile would waste most of its MMAs
     assert all(t.tile_m == 16 for t in valid_tactics(problem(16, 8192, 8192), BASE_CONFIGS))
-    # the 16-wide wgmma tile first on small layers, the mma.sync kernels first on large ones (H200 sweeps)
+    # the 16-wide wgmma tile first on every layer (H200 sweeps, four A register sets in flight)
     assert valid_tactics(problem(16, 8192, 8192), BASE_CONFIGS)[0].wgmma
-    assert not valid_tactics(problem(16, 57344, 8192), BASE_CONFIGS)[0].wgmma
+    assert valid_tactics(problem(16, 57344, 8192), BASE_CONFIGS)[0].wgmma
 
 
 def test_base_configurations_are_compiled():

@@ -43,6 +43,10 @@ SM_COUNT = 132
 #: Resident warps per SM the split-K heuristic aims for: 16 for the lean tile_m=8 kernels, 8 for wider tiles
 #: (their registers allow fewer); measured best on the H100 (scripts/bench.py sweeps the neighbours).
 TARGET_WARPS_PER_SM = {8: 16, 16: 8, 32: 8, 64: 8, 128: 8, 256: 8}
+#: The same for the wgmma kernel's 8- and 16-wide tiles: with four A register sets in flight their best split-K
+#: doubled (H200, microbench, M = 16: 4 or 8 where it was 1 or 2; 8192x8192 two sets best at split 2, 34.5 us,
+#: four sets at split 4, 29.8 us).
+WGMMA_NARROW_TARGET_WARPS_PER_SM = 16
 #: Kernel families in a configuration's fifth field (csrc/kernels.h GemmKernel).
 KERNEL_MMA_SYNC, KERNEL_WGMMA, KERNEL_TMA_M1 = 0, 1, 2
 #: Configurations every build compiles (tile_m, warps, unroll, stages, kernel, warp_rows); CI builds only these.
@@ -62,7 +66,8 @@ MAX_SPLIT_K = 64
 #: M=1024 560 -> 266 us).
 #: The 16-wide wgmma tile (H200, 2026-12-01) wins M = 16 on the small layers (8192x8192 37.8 -> 30.0 us,
 #: 6144x4096 21.3 -> 17.5 us) and loses narrowly to the 32-row mma.sync warps on the large ones (57344x8192
-#: 140.2 against 141.0 us, 8192x28672 79.7 against 84.7): it comes first up to SMALL_M_WGMMA_MAX_WEIGHT weights.
+#: 140.2 against 141.0 us, 8192x28672 79.7 against 84.7). With four A register sets in flight (2026-12-01) it won
+#: those too (57344x8192 136.8 against 140.7 us, 8192x28672 75.1 against 88.8): it comes first at every size.
 #: The TMA M = 1 kernel (H200, 2026-12-01, microbench, best split) against (8, 8, 1, 4, 0, 16): 8192x8192 24.3 ->
 #: 22.3 us, 57344x8192 106.8 -> 93.7, 8192x28672 56.4 -> 52.7, 6144x4096 14.9 -> 14.9; it comes first at M = 1.
 PREFERRED = {
@@ -78,8 +83,6 @@ PREFERRED = {
 }
 #: tile_m values of the wgmma kernel (its instruction's N).
 WGMMA_TILE_MS = (8, 16, 64, 128, 256)
-#: Up to this many weight values (N x K) the wgmma kernel comes first at M <= 16 (see PREFERRED).
-SMALL_M_WGMMA_MAX_WEIGHT = 8192 * 16384
 #: Longest split-K slice of the TMA M = 1 kernel, in chunks: the CTA stages the slice's activations (48 KiB).
 TMA_M1_MAX_SLICE_CHUNKS = 192
 #: Resident warps per SM the split heuristic aims for with the TMA M = 1 kernel (its rings and activation slice
@@ -139,7 +142,12 @@ def _even_slices(k: int, split: int) -> int:
 def heuristic_split(problem: GemmProblem, tile_m: int, tile_n: int, warps: int, sm_count: int = SM_COUNT,
                     kernel: int = KERNEL_MMA_SYNC) -> int:
     tiles = math.ceil(problem.n / tile_n) * math.ceil(problem.m / tile_m)
-    target = TMA_M1_TARGET_WARPS_PER_SM if kernel == KERNEL_TMA_M1 else TARGET_WARPS_PER_SM[tile_m]
+    if kernel == KERNEL_TMA_M1:
+        target = TMA_M1_TARGET_WARPS_PER_SM
+    elif kernel == KERNEL_WGMMA and tile_m <= 16:
+        target = WGMMA_NARROW_TARGET_WARPS_PER_SM
+    else:
+        target = TARGET_WARPS_PER_SM[tile_m]
     want = max(1, round(sm_count * target / (tiles * warps)))
     # at least 4 chunks (512 K) per slice: shorter slices spend more on the reduction than they win
     return _normalized_split(problem.k, min(want, max(1, k_chunks(problem.k) // 4)))
@@ -186,14 +194,15 @@ def valid_tactics(problem: GemmProblem, compiled: frozenset | None = None,
     bucket = next((b for b in (8, 16, 32, 64, 256) if m <= b), None)
     tiles = allowed_tile_ms(m)
     preferred = [c for c in PREFERRED[bucket] if c[0] in tiles]
-    if m <= 16 and problem.n * problem.k > SMALL_M_WGMMA_MAX_WEIGHT:  # large layers: wgmma last
-        preferred.sort(key=lambda c: c[4] == KERNEL_WGMMA)
     others = sorted((c for c in compiled if c[0] in tiles and c not in preferred),
                     key=lambda c: (c[0], c[4], c[1], -c[3]))
     for cfg in preferred + others:
         h = heuristic_split(problem, cfg[0], cfg[5] * cfg[1], cfg[1], sm_count, cfg[4])
         add(cfg, h)
-        for split in (1, h // 2, h * 2):
+        # and the powers of two on either side of it: the heuristic's round() missed the best split of the 16-wide
+        # wgmma tile (H200, microbench, M = 16, 6144x4096: heuristic 6, tried 6/1/3/11, best 4 at 17.5 us)
+        p2 = 1 << max(0, h.bit_length() - 1)
+        for split in (1, h // 2, h * 2, p2, 2 * p2):
             add(cfg, split)
     if not out:  # nothing compiled fits the tile rules: run any compiled tile
         for cfg in sorted(compiled):
