@@ -85,6 +85,9 @@ def test_heuristic_small_m_fills_the_gpu():
     # the 16-wide wgmma tile aims at 16 warps an SM: 128 tiles of 4 warps, 4 K slices
     t = valid_tactics(problem(16, 8192, 8192), BASE_CONFIGS)[0]
     assert t.wgmma and t.tile_m == 16 and t.warps == 4 and t.split_k == 4
+    # the tuner also gets the powers of two around the heuristic's split (6 here; 4 measured best)
+    splits = {t.split_k for t in valid_tactics(problem(16, 6144, 4096), BASE_CONFIGS) if t.wgmma and t.warps == 4}
+    assert {4, 6, 8} <= splits
 
 
 def test_heuristic_split_follows_the_sm_count():
