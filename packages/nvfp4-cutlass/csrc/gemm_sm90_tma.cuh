@@ -19,12 +19,14 @@
 // were slower than that kernel (26.5 us), and so was the first version with one 1D bulk copy a row (29.3 us):
 // this kernel runs M = 1 only.
 //
-// Needs 16-bit activations (W4A4 reaches it through act_fp16), linear scales (a row's scales of a stage are a
-// box only there), K % 256 == 0 (the scales' row stride, K / 16 bytes, must be a multiple of 16 for TMA), an even
-// number of chunks a split-K slice (every stage then starts at an even chunk, so its scale box at a multiple of
-// 16 bytes: an odd start, 8 bytes off, stopped the kernel with an illegal instruction on the H200) and a slice of
-// at most kTmaMaxSliceChunks chunks (its activation copy in shared memory); tactics.py offers it only then and the
-// launcher refuses the rest.
+// W4A4 (ACT = kActNVFP4) decodes its packed activation row to FP16 while staging it and runs the FP16 loop: no
+// act_fp16 dequantize launch first (that form stays a tactic too).
+//
+// Needs linear scales (a row's scales of a stage are a box only there), K % 256 == 0 (the scales' row stride,
+// K / 16 bytes, must be a multiple of 16 for TMA), an even number of chunks a split-K slice (every stage then
+// starts at an even chunk, so its scale box at a multiple of 16 bytes: an odd start, 8 bytes off, stopped the
+// kernel with an illegal instruction on the H200) and a slice of at most kTmaMaxSliceChunks chunks (its activation
+// copy in shared memory); tactics.py offers it only then and the launcher refuses the rest.
 #pragma once
 
 namespace nvfp4_cutlass {
@@ -54,10 +56,11 @@ template <int ACT, int WARPS, int S, int SB>
 __global__ void __launch_bounds__(WARPS * 32) gemm_tma_m1_kernel(const GemmParams p,
                                                                  const __grid_constant__ CUtensorMap wmap,
                                                                  const __grid_constant__ CUtensorMap smap) {
-  static_assert(ACT != kActNVFP4, "one 16-bit activation row");
   using St = TmaStage<SB>;
   using Bar = cutlass::arch::ClusterTransactionBarrier;
   constexpr bool BF16 = ACT == kActBF16;
+  // W4A4 decodes its activation row to FP16 while staging it (below) and multiplies in FP16 from there on
+  constexpr int MMA_ACT = ACT == kActNVFP4 ? kActFP16 : ACT;
   extern __shared__ uint8_t tma_smem_raw[];
   uint8_t* smem = tma_smem_raw + ((128 - ((uint32_t)__cvta_generic_to_shared(tma_smem_raw) & 127)) & 127);
   __shared__ uint64_t full[WARPS][S];
@@ -91,19 +94,32 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_tma_m1_kernel(const GemmParam
 #pragma unroll
   for (int s = 0; s < S; ++s) issue(c_begin + s * St::kChunks, s);
 
-  // the activation slice, while the first stages load
-  const uint4* x = reinterpret_cast<const uint4*>(static_cast<const uint16_t*>(p.a) + (int64_t)c_begin * 128);
-  for (int e = threadIdx.x; e < (c_end - c_begin) * 16; e += WARPS * 32) {
-    uint32_t b[4];
-    b_from_16bit<BF16>(__ldg(x + e), b);
-    xslice[e] = make_uint4(b[0], b[1], b[2], b[3]);
+  // the activation slice, while the first stages load: element e is K values 8e .. 8e + 7 of the slice
+  if constexpr (ACT == kActNVFP4) {
+    // W4A4: 4 packed bytes and their block's scale an element, decoded to the FP16 values the act_fp16 tactics'
+    // dequantize kernel would have written (E2M1 x E4M3, exact; a's global scale is in alpha), so the row needs
+    // no second launch (H200: that launch was about 4 us of the 26 us of 8192x8192 at M = 1)
+    const uint32_t* xd = reinterpret_cast<const uint32_t*>(static_cast<const uint8_t*>(p.a) + (int64_t)c_begin * 64);
+    const uint8_t* xsc = p.a_scale + (int64_t)c_begin * 8;
+    for (int e = threadIdx.x; e < (c_end - c_begin) * 16; e += WARPS * 32) {
+      uint32_t v[4];
+      decode_word_f16(__ldg(xd + e), f16_block_scale(__ldg(xsc + (e >> 1))), v);
+      xslice[e] = make_uint4(v[0], v[1], v[2], v[3]);  // FP16 pairs adjacent: b_from_16bit<false> is the identity
+    }
+  } else {
+    const uint4* x = reinterpret_cast<const uint4*>(static_cast<const uint16_t*>(p.a) + (int64_t)c_begin * 128);
+    for (int e = threadIdx.x; e < (c_end - c_begin) * 16; e += WARPS * 32) {
+      uint32_t b[4];
+      b_from_16bit<BF16>(__ldg(x + e), b);
+      xslice[e] = make_uint4(b[0], b[1], b[2], b[3]);
+    }
   }
   __syncthreads();
 
   Accumulators<2, 1> acc;
   acc.zero();
   auto chunk = [&](const uint8_t* stage, int j, int c) {
-    XRegs<ACT, 1> xr;
+    XRegs<MMA_ACT, 1> xr;
 #pragma unroll
     for (int q = 0; q < 4; ++q) xr.v[0][q] = xslice[(c - c_begin) * 16 + 4 * t + q];
     const uint4 w0 = *reinterpret_cast<const uint4*>(stage + g * St::kRow + j * 64 + 16 * t);
@@ -113,7 +129,7 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_tma_m1_kernel(const GemmParam
     const uint32_t p1 = block_scale_pair<BF16>(*reinterpret_cast<const uint16_t*>(sc + (g + 8) * St::kScaleRow));
     const uint32_t wscale[2][2] = {{scale_lo<BF16>(p0), scale_hi<BF16>(p0)}, {scale_lo<BF16>(p1), scale_hi<BF16>(p1)}};
     const uint32_t no_xscale[1][2] = {{0u, 0u}};
-    mma_chunk_x<ACT, true>(acc, w0, w1, wscale, xr, no_xscale);
+    mma_chunk_x<MMA_ACT, true>(acc, w0, w1, wscale, xr, no_xscale);
   };
   int st = 0;
   uint32_t phase = 0;
@@ -146,27 +162,24 @@ inline cudaError_t byte_tensor_map(const void* base, int rows, int row_bytes, in
 
 template <int ACT, int WARPS, int S, int SB>
 cudaError_t launch_tma_m1(const GemmParams& p, cudaStream_t stream) {
-  if constexpr (ACT == kActNVFP4) {
-    return cudaErrorInvalidValue;  // W4A4 runs it through act_fp16
-  } else {
-    if (p.m != 1 || p.swizzled || p.k % 256 || p.chunks_per_split % 2 || p.chunks_per_split > kTmaMaxSliceChunks)
-      return cudaErrorInvalidValue;
-    if (reinterpret_cast<uintptr_t>(p.b_data) % 16 || reinterpret_cast<uintptr_t>(p.b_scale) % 16 ||
-        reinterpret_cast<uintptr_t>(p.a) % 16)
-      return cudaErrorMisalignedAddress;
-    const dim3 grid((p.n + 16 * WARPS - 1) / (16 * WARPS), 1, p.split_k);
-    if (grid.z > 65535u) return cudaErrorInvalidConfiguration;
-    CUtensorMap wmap, smap;
-    cudaError_t e = byte_tensor_map(p.b_data, p.n, p.k / 2, SB, &wmap);
-    if (e == cudaSuccess) e = byte_tensor_map(p.b_scale, p.n, p.k / 16, SB / 8, &smap);
-    if (e != cudaSuccess) return e;
-    constexpr int ring = tma_ring_bytes<WARPS, S, SB>(), most = ring + kTmaMaxSliceChunks * 256;
-    static_assert(most <= 227 * 1024, "more shared memory than an H100 CTA can have");
-    e = allow_dynamic_smem<gemm_tma_m1_kernel<ACT, WARPS, S, SB>>(most);
-    if (e != cudaSuccess) return e;
-    gemm_tma_m1_kernel<ACT, WARPS, S, SB><<<grid, WARPS * 32, ring + p.chunks_per_split * 256, stream>>>(p, wmap, smap);
-    return cudaGetLastError();
-  }
+  if (ACT == kActNVFP4 && (!p.a_scale || !p.a_gs)) return cudaErrorInvalidValue;  // W4A4: a's scales and global scale
+  if (p.m != 1 || p.swizzled || p.k % 256 || p.chunks_per_split % 2 || p.chunks_per_split > kTmaMaxSliceChunks)
+    return cudaErrorInvalidValue;
+  if (reinterpret_cast<uintptr_t>(p.b_data) % 16 || reinterpret_cast<uintptr_t>(p.b_scale) % 16 ||
+      reinterpret_cast<uintptr_t>(p.a) % 16)
+    return cudaErrorMisalignedAddress;
+  const dim3 grid((p.n + 16 * WARPS - 1) / (16 * WARPS), 1, p.split_k);
+  if (grid.z > 65535u) return cudaErrorInvalidConfiguration;
+  CUtensorMap wmap, smap;
+  cudaError_t e = byte_tensor_map(p.b_data, p.n, p.k / 2, SB, &wmap);
+  if (e == cudaSuccess) e = byte_tensor_map(p.b_scale, p.n, p.k / 16, SB / 8, &smap);
+  if (e != cudaSuccess) return e;
+  constexpr int ring = tma_ring_bytes<WARPS, S, SB>(), most = ring + kTmaMaxSliceChunks * 256;
+  static_assert(most <= 227 * 1024, "more shared memory than an H100 CTA can have");
+  e = allow_dynamic_smem<gemm_tma_m1_kernel<ACT, WARPS, S, SB>>(most);
+  if (e != cudaSuccess) return e;
+  gemm_tma_m1_kernel<ACT, WARPS, S, SB><<<grid, WARPS * 32, ring + p.chunks_per_split * 256, stream>>>(p, wmap, smap);
+  return cudaGetLastError();
 }
 
 }  // namespace

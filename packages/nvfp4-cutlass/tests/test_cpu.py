@@ -167,10 +167,10 @@ def test_w4a4_act_fp16_tactics():
         fp16 = [t for t in rest if t.act_fp16]
         assert rest[0].act_fp16 == (m >= 33) and len(fp16) * 2 == len(rest)
         assert [dataclasses.replace(t, act_fp16=False) for t in fp16] == [t for t in rest if not t.act_fp16]
-        # the TMA M = 1 kernel multiplies 16-bit activations: W4A4 reaches it through act_fp16 only, first
+        # the TMA M = 1 kernel decodes a W4A4 activation row itself (first) or takes it through act_fp16
         tma = [t for t in ts if t.tma_m1]
-        assert bool(tma) == (m == 1) and all(t.act_fp16 for t in tma)
-        assert m != 1 or ts[0].tma_m1
+        assert bool(tma) == (m == 1) and {t.act_fp16 for t in tma} == ({False, True} if m == 1 else set())
+        assert m != 1 or (ts[0].tma_m1 and not ts[0].act_fp16)
     assert not any(t.act_fp16 for t in valid_tactics(problem(300, 8192, 8192, "bf16"), BASE_CONFIGS))
     t = CutlassTactic(128, 128, 1, 1, 4, True, act_fp16=True)
     assert is_valid(problem(300, 8192, 8192, "nvfp4"), t, BASE_CONFIGS) is None
@@ -178,7 +178,8 @@ def test_w4a4_act_fp16_tactics():
 
 
 def test_tma_m1_rules():
-    # the TMA kernel runs M = 1 with 16-bit activations, linear scales, K % 256 == 0 and slices it can stage
+    # the TMA kernel runs M = 1 with bf16, fp16 or NVFP4 activations, linear scales, K % 256 == 0 and slices it can
+    # stage
     t = valid_tactics(problem(1, 8192, 8192), BASE_CONFIGS)[0]
     assert t.tma_m1 and t.config[4] == KERNEL_TMA_M1 and t.split_k == 2
     assert valid_tactics(problem(1, 8192, 8192, "fp16"), BASE_CONFIGS)[0].tma_m1
@@ -192,9 +193,9 @@ def test_tma_m1_rules():
     tma = CutlassTactic(8, 64, 1, 4, 3, tma_m1=True)
     assert is_valid(problem(1, 8192, 8192), tma, BASE_CONFIGS) is None
     for p, words in ((problem(2, 8192, 8192), "M = 1 only"), (problem(1, 8192, 8192, layout="swizzled"), "linear"),
-                     (problem(1, 8192, 8320), "K % 256"), (problem(1, 8192, 8192, "fp32"), "bf16/fp16"),
-                     (problem(1, 8192, 8192, "nvfp4"), "bf16/fp16")):
+                     (problem(1, 8192, 8320), "K % 256"), (problem(1, 8192, 8192, "fp32"), "NVFP4 activation")):
         assert words in is_valid(p, tma, BASE_CONFIGS)
+    assert is_valid(problem(1, 8192, 8192, "nvfp4"), tma, BASE_CONFIGS) is None  # W4A4: decoded while staged
     assert "stages at most" in is_valid(problem(1, 4096, 57344), tma, BASE_CONFIGS)
     # 32 chunks in 3 slices of 11: odd, so a stage would start its scale box 8 bytes off
     assert "even number" in is_valid(problem(1, 6144, 4096), dataclasses.replace(tma, split_k=3), BASE_CONFIGS)

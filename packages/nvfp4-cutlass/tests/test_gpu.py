@@ -56,12 +56,12 @@ def test_wgmma_configurations(a_format, out_dtype):
                 _run(m, n, k, a_format, layout, out_dtype, t)
 
 
-@pytest.mark.parametrize("a_format", ["bf16", "fp16", "nvfp4-act_fp16"])
+@pytest.mark.parametrize("a_format", ["bf16", "fp16", "nvfp4", "nvfp4-act_fp16"])
 @pytest.mark.parametrize("out_dtype", [torch.bfloat16, torch.float16, torch.float32])
 def test_tma_m1_configurations(a_format, out_dtype):
     # every compiled TMA M = 1 configuration: N below one warp's 16 rows and past the CTA tile, K from one stage to
     # the longest slice it stages, slices ending inside a stage (boxes reaching into the next slice or past K),
-    # split-K; W4A4 through the dequantized FP16 activation
+    # split-K; W4A4 with the packed row decoded while staged, and through the dequantized FP16 activation
     assert _TMA_M1, "the build has TMA M = 1 configurations"
     a_format, act_fp16 = a_format.split("-")[0], a_format.endswith("act_fp16")
     for tm, warps, unroll, stages, _, _ in _TMA_M1:

@@ -17,8 +17,8 @@ the cp.async ring (stages >= 3), warps in whole warpgroups, and split_k = 1 for 
 
 ``tma_m1 = True`` runs the M = 1 kernel (csrc/gemm_sm90_tma.cuh): each warp's weights and scales arrive by TMA
 (two 2D boxes a stage of ``unroll`` chunks, ``stages`` deep) and the CTA stages its K slice of the activation row
-in shared memory once. It needs M = 1, 16-bit activations (W4A4 through ``act_fp16``), linear scales,
-K % 256 == 0 and split-K slices of an even number of chunks, at most TMA_M1_MAX_SLICE_CHUNKS.
+in shared memory once (W4A4: decoded to FP16 on the way, or already FP16 with ``act_fp16``). It needs M = 1,
+linear scales, K % 256 == 0 and split-K slices of an even number of chunks, at most TMA_M1_MAX_SLICE_CHUNKS.
 
 ``act_fp16 = True`` (W4A4 only) first dequantizes the NVFP4 activation to FP16 in one pass (E2M1 x E4M3 is exact
 in FP16; the global scale goes into alpha) and then runs the FP16 weight-only kernel of the same configuration:
@@ -186,8 +186,7 @@ def valid_tactics(problem: GemmProblem, compiled: frozenset | None = None,
         if kernel == KERNEL_TMA_M1:
             split = _even_slices(problem.k, split)
         t = CutlassTactic(tm, rows * warps, _normalized_split(problem.k, split), unroll, stages,
-                          kernel == KERNEL_WGMMA, rows, tma_m1=kernel == KERNEL_TMA_M1,
-                          act_fp16=kernel == KERNEL_TMA_M1 and problem.a_format == "nvfp4")  # W4A4: FP16 only
+                          kernel == KERNEL_WGMMA, rows, tma_m1=kernel == KERNEL_TMA_M1)
         if t not in out and is_valid(problem, t, compiled) is None:
             out.append(t)
 
@@ -245,8 +244,8 @@ def _tma_m1_invalid(problem: GemmProblem, tactic: CutlassTactic) -> str | None:
         return "tma_m1 and wgmma are two different kernels"
     if problem.m != 1:
         return f"the TMA kernel (tma_m1) runs M = 1 only, got M={problem.m}"
-    if problem.a_format not in ("bf16", "fp16") and not tactic.act_fp16:
-        return f"the TMA kernel (tma_m1) multiplies a bf16/fp16 activation, got {problem.a_format}"
+    if problem.a_format not in ("bf16", "fp16", "nvfp4"):
+        return f"the TMA kernel (tma_m1) multiplies a bf16, fp16 or NVFP4 activation, got {problem.a_format}"
     if problem.layout != "linear":
         return f"the TMA kernel (tma_m1) reads linear scales, got layout={problem.layout!r}"
     if problem.k % 256:
