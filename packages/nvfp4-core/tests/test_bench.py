@@ -139,6 +139,9 @@ def test_every_failure_is_reported_never_dropped(fresh_registry):
     assert doc["summary"]["w4a4"]["M<=16"]["bench-test-wrong"] == {"geomean": None, "ok": 0, "points": 2}
     md = render_markdown(doc)
     assert "## Not measured, and why" in md
+    assert "- card: " in md and "GiB" not in md  # a CPU run has no GPU properties
+    doc["meta"].update(capability="sm_90", sm_count=132, memory_GiB=139.8, gpu_uuid="GPU-1f9a4ed2")
+    assert "(sm_90, 132 SMs, 139.8 GiB; GPU-1f9a4ed2)" in render_markdown(doc)  # which physical card ran it
     for text in ("**bench-test-wrong** wrong", "**bench-test-raises** failed", "**bench-test-declines** unsupported",
                  "**bench-test-absent** unavailable", "needs an sm_90a GPU"):
         assert text in md

@@ -78,6 +78,11 @@ def collect_meta(config, dev: torch.device, timer, ceilings, names: list[str], r
         meta["capability"] = f"sm_{props.major}{props.minor}"
         meta["sm_count"] = props.multi_processor_count
         meta["memory_GiB"] = round(props.total_memory / 2 ** 30, 1)
+        # Which physical card: two instances of one model measured the same kernel 28.8 and 36.8 us (H200,
+        # 2026-12-01), so results compare within one instance.
+        uuid = getattr(props, "uuid", None)
+        if uuid is not None:
+            meta["gpu_uuid"] = f"GPU-{uuid}"
     return meta
 
 
@@ -154,7 +159,8 @@ def render_markdown(results: dict, plot_name: str | None = None) -> str:
                          + ("available" if b["available"] else f"unavailable: {b['reason']}") + ")"
                          for b in meta["backends"])
     lines += [
-        f"- card: {meta['card']}" + (f" ({meta['capability']}, {meta['sm_count']} SMs, {meta['memory_GiB']} GiB)"
+        f"- card: {meta['card']}" + (f" ({meta['capability']}, {meta['sm_count']} SMs, {meta['memory_GiB']} GiB"
+                                     + (f"; {meta['gpu_uuid']}" if "gpu_uuid" in meta else "") + ")"
                                      if "capability" in meta else ""),
         f"- versions: torch {meta['torch']} (CUDA {meta['cuda']}), triton {meta['triton']}, nvfp4 {meta['nvfp4']}, "
         f"python {meta['python']}",
