@@ -39,7 +39,11 @@ _WGMMA = sorted(c for c in (compiled_configs() or ()) if c[4] == KERNEL_WGMMA)
 _TMA_M1 = sorted(c for c in (compiled_configs() or ()) if c[4] == KERNEL_TMA_M1)
 
 
-@pytest.mark.parametrize("a_format", ["bf16", "fp16", "nvfp4", "nvfp4-act_fp16"])
+#: Activation formats of the configuration sweeps: "-act_fp16" runs W4A4 through the dequantized FP16 activation.
+_A_FORMATS = ["bf16", "fp16", "nvfp4", "nvfp4-act_fp16"]
+
+
+@pytest.mark.parametrize("a_format", _A_FORMATS)
 @pytest.mark.parametrize("out_dtype", [torch.bfloat16, torch.float16, torch.float32])
 def test_wgmma_configurations(a_format, out_dtype):
     # every compiled wgmma configuration: partial tiles in M and N, odd and even chunk counts, both scale
@@ -56,7 +60,7 @@ def test_wgmma_configurations(a_format, out_dtype):
                 _run(m, n, k, a_format, layout, out_dtype, t)
 
 
-@pytest.mark.parametrize("a_format", ["bf16", "fp16", "nvfp4", "nvfp4-act_fp16"])
+@pytest.mark.parametrize("a_format", _A_FORMATS)
 @pytest.mark.parametrize("out_dtype", [torch.bfloat16, torch.float16, torch.float32])
 def test_tma_m1_configurations(a_format, out_dtype):
     # every compiled TMA M = 1 configuration: N below one warp's 16 rows and past the CTA tile, K from one stage to
