@@ -102,6 +102,15 @@ def test_weight_regs_tactics():
     assert "swap_ab" in tactic_problem(Sm90Tactic(tile_w=16, tile_x=64, swap_ab=False, weight_regs=True), p)
     assert "weight-only" in tactic_problem(Sm90Tactic(weight_regs=True), _problem(a_format="nvfp4"))
     assert ">= 2" in tactic_problem(Sm90Tactic(stages=1, weight_regs=True), p)
+    # 128-wide K stages: register-sourced kernel only, twice the ring bytes, slices of at least two stages
+    wide = Sm90Tactic(64, 16, 4, weight_regs=True, tile_k=128)
+    assert tactic_problem(wide, p) is None
+    assert wide.smem_bytes("bf16") == 4 * (64 * 64 + 16 * 128 * 2) + 2048
+    assert "tile_k" in tactic_problem(Sm90Tactic(64, 16, 4, tile_k=128), p)
+    assert "tile_k" in tactic_problem(dataclasses.replace(wide, tile_k=256), p)
+    assert "K tiles of 128" in tactic_problem(dataclasses.replace(wide, split_k=2), _problem(k=384))
+    assert tactic_problem(dataclasses.replace(wide, split_k=2), _problem(k=512)) is None
+    assert "shared memory" in tactic_problem(Sm90Tactic(64, 256, 4, weight_regs=True, tile_k=128), p)
     # a producer warp, or a producer warpgroup whose registers go to the consumers of a wide accumulator
     assert Sm90Tactic(64, 16, weight_regs=True).producer_warps == 1
     assert Sm90Tactic(128, 256, weight_regs=True).producer_warps == 4
@@ -263,6 +272,7 @@ def _dsl_importable() -> bool:
 @pytest.mark.skipif(not _dsl_importable(), reason="CuTe DSL (nvidia-cutlass-dsl) is not installed")
 @pytest.mark.parametrize("m,a_format,out,layout", (
     (1, "bf16", torch.bfloat16, "linear"),      # weight_regs (producer warp) and shared-memory, split-K
+    (64, "bf16", torch.bfloat16, "linear"),     # 128-wide K stages (tile_k=128)
     (256, "fp16", torch.float16, "swizzled"),   # two consumer warpgroups
     (4096, "bf16", torch.float32, "linear"),    # producer warpgroup with setmaxnreg; swap_ab=False
     (16, "nvfp4", torch.bfloat16, "swizzled"),  # W4A4

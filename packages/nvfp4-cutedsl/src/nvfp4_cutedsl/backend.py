@@ -56,11 +56,11 @@ def _sm_count(index: int) -> int:
         return _DEFAULT_SMS
 
 
-def _split_for(problem: GemmProblem, tile_w: int, tile_x: int) -> int:
+def _split_for(problem: GemmProblem, tile_w: int, tile_x: int, tile_k: int = TILE_K) -> int:
     """Split K until the grid covers the GPU about twice (small M leaves too few CTAs otherwise)."""
     sms = _sm_count(problem.device.index or 0) if problem.device.type == "cuda" else _DEFAULT_SMS
     ctas = -(-problem.n // tile_w) * -(-problem.m // tile_x)
-    k_tiles = -(-problem.k // TILE_K)
+    k_tiles = -(-problem.k // tile_k)
     split = 1
     while ctas * split < 2 * sms and split < 16 and k_tiles >= 4 * split * 2:
         split *= 2
@@ -88,8 +88,14 @@ def candidate_tactics(problem: GemmProblem) -> list[Sm90Tactic]:
         # One consumer warpgroup (64 weight rows) per CTA: 128 registers, three CTAs an SM; the two-warpgroup
         # CTA (154 registers) runs one an SM. Measured on the H200 (README): 8192x8192 M = 64 62.0 -> 46.9 us.
         sk = _split_for(problem, 64, 64)
+        # 128-wide K stages at a quarter and half the split (H200, 2026-12-01, probe of every split):
+        # 8192x8192 47.0 -> 44.6 us, 6144x4096 30.3 -> 25.1 (the old candidates' splits were too deep there);
+        # 57344x8192 199.7 -> 204.8, which the 64-wide one keeps. At M <= 16 they lost by 5-20%.
+        sk128 = _split_for(problem, 64, 64, 128)
         regs = [Sm90Tactic(64, 64, 6, True, max(1, sk // 2), weight_regs=True),
-                Sm90Tactic(64, 64, 6, True, sk, weight_regs=True)]
+                Sm90Tactic(64, 64, 6, True, sk, weight_regs=True),
+                Sm90Tactic(64, 64, 4, True, max(1, sk128 // 4), weight_regs=True, tile_k=128),
+                Sm90Tactic(64, 64, 4, True, max(1, sk128 // 2), weight_regs=True, tile_k=128)]
         sk128 = _split_for(problem, 128, 64)
         out += [Sm90Tactic(128, 64, 6, True, sk128),
                 Sm90Tactic(128, 64, 6, True, max(1, sk128 // 2)),  # W4A4 8192x8192: 64.0 -> 58.0 us

@@ -10,8 +10,11 @@ from dataclasses import dataclass
 
 from nvfp4.problem import GemmProblem
 
-#: K elements per pipeline stage: 4 wgmma K-steps of 16, i.e. 4 NVFP4 scale blocks.
+#: K elements per pipeline stage by default: 4 wgmma K-steps of 16, i.e. 4 NVFP4 scale blocks.
 TILE_K = 64
+#: K tiles the register-sourced kernel can run (``Sm90Tactic.tile_k``); the shared-memory kernel's dequantizer
+#: covers 64 K a pass, so it runs TILE_K only.
+WEIGHT_REGS_TILE_KS = (64, 128)
 #: Usable shared memory per CTA on sm_90 (227 KiB) less a reserve for barriers.
 SMEM_BUDGET = 227 * 1024 - 2048
 #: Largest accumulator fragment per thread we allow (FP32 registers).
@@ -40,6 +43,9 @@ class Sm90Tactic:
         producer warp (a warpgroup when tile_x > 128) issues the TMA loads.
         Weight-only (W4A4 runs it through ``act_fp16``), ``swap_ab`` only.
         False: the dequantized weight goes through shared memory (``gemm_sm90.py``).
+    tile_k: K elements per pipeline stage (64 or 128; 128 only with ``weight_regs``). A 128-wide stage halves
+        the barrier waits, releases and TMA issues per weight byte, and doubles the K a register set runs ahead
+        of the wgmmas; it needs twice the shared memory a stage.
     act_fp16: W4A4 only. Dequantize the NVFP4 activation to FP16 first (``kernels/dequantize_sm90.py``,
         one pass, exact: E2M1 x E4M3 has at most 6 significant bits), then run the FP16 weight-only kernel
         of the other fields, with the activation's global scale in alpha. Costs a second launch and the
@@ -53,6 +59,7 @@ class Sm90Tactic:
     split_k: int = 1
     weight_regs: bool = False
     act_fp16: bool = False
+    tile_k: int = TILE_K
 
     # -- derived shapes --------------------------------------------------------------------------
     @property
@@ -75,7 +82,7 @@ class Sm90Tactic:
 
     def smem_bytes(self, a_format: str) -> int:
         if self.weight_regs:  # the ring only: packed weight + BF16/FP16 activation tiles
-            return self.stages * (self.tile_w * TILE_K // 2 + self.tile_x * TILE_K * 2) + 2048
+            return self.stages * (self.tile_w * self.tile_k // 2 + self.tile_x * self.tile_k * 2) + 2048
         w4a4 = a_format == "nvfp4"
         x_stage = self.tile_x * TILE_K // 2 if w4a4 else self.tile_x * TILE_K * 2
         per_stage = self.tile_w * TILE_K // 2 + x_stage
@@ -98,6 +105,9 @@ def tactic_problem(tactic: Sm90Tactic, problem: GemmProblem) -> str | None:
         return f"wgmma tile M (tile_{'w' if t.swap_ab else 'x'}) must be 64 or 128, got {mma_m}"
     if mma_n % 8 or not 8 <= mma_n <= 256:
         return f"wgmma tile N must be a multiple of 8 in [8, 256], got {mma_n}"
+    if t.tile_k not in (WEIGHT_REGS_TILE_KS if t.weight_regs else (TILE_K,)):
+        return (f"tile_k must be one of {WEIGHT_REGS_TILE_KS} with weight_regs and {TILE_K} without "
+                f"(the shared-memory dequantizer covers {TILE_K} K a pass), got {t.tile_k}")
     if t.weight_regs:
         reason = _weight_regs_problem(t, problem)
         if reason:
@@ -113,10 +123,10 @@ def tactic_problem(tactic: Sm90Tactic, problem: GemmProblem) -> str | None:
         return f"accumulator of {acc_per_thread} FP32 per thread exceeds {MAX_ACC_PER_THREAD}"
     if t.split_k < 1:
         return f"split_k must be >= 1, got {t.split_k}"
-    k_tiles = -(-problem.k // TILE_K)
+    k_tiles = -(-problem.k // t.tile_k)
     per_slice = -(-k_tiles // t.split_k)
     if t.split_k > 1 and (k_tiles < 2 * t.split_k or (t.split_k - 1) * per_slice >= k_tiles):
-        return (f"split_k {t.split_k} leaves a K slice with fewer than 2 (or no) K tiles of {TILE_K} "
+        return (f"split_k {t.split_k} leaves a K slice with fewer than 2 (or no) K tiles of {t.tile_k} "
                 f"(K={problem.k})")
     return None
 

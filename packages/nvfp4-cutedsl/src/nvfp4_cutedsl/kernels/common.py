@@ -11,9 +11,9 @@ from .scale_layout import scale_layout_spec
 PACKED_K = TILE_K // 2  # bytes of packed codes per row per K tile
 
 
-def k_slice(k, split_k: int, bid_k):
+def k_slice(k, split_k: int, bid_k, tile_k: int = TILE_K):
     """(K tiles in all, first K tile of this CTA, K tiles of this CTA) for slice ``bid_k`` of ``split_k``."""
-    k_tiles = (k + TILE_K - 1) // TILE_K
+    k_tiles = (k + tile_k - 1) // tile_k
     per_split = (k_tiles + split_k - 1) // split_k
     kt_begin = bid_k * per_split
     return k_tiles, kt_begin, cutlass.min(k_tiles - kt_begin, per_split)
@@ -27,14 +27,15 @@ def tma_tiles(tma: cute.CopyAtom, smem: cute.Tensor, gmem: cute.Tensor, tile, bl
         tma, 0, cute.make_layout(1), cute.group_modes(smem, 0, 2), cute.group_modes(g, 0, 2))
 
 
-def packed_weight_tma(w_ptr: cute.Pointer, n, k, tile_w: int, stages: int):
-    """The packed weight ``[N, K/2]`` bytes, its shared ring (``tile_w`` rows x 32 bytes a K tile, row-major,
-    unswizzled) and the TMA atom that fills it: (ring layout, atom, TMA tensor)."""
+def packed_weight_tma(w_ptr: cute.Pointer, n, k, tile_w: int, stages: int, tile_k: int = TILE_K):
+    """The packed weight ``[N, K/2]`` bytes, its shared ring (``tile_w`` rows x ``tile_k / 2`` bytes a K tile,
+    row-major, unswizzled) and the TMA atom that fills it: (ring layout, atom, TMA tensor)."""
+    packed_k = tile_k // 2
     mW = cute.make_tensor(w_ptr, cute.make_layout((n, k // 2), stride=(k // 2, 1)))
-    wp_layout = cute.make_layout((tile_w, PACKED_K, stages), stride=(PACKED_K, 1, tile_w * PACKED_K))
+    wp_layout = cute.make_layout((tile_w, packed_k, stages), stride=(packed_k, 1, tile_w * packed_k))
     tma_w, tma_mW = cute.nvgpu.cpasync.make_tiled_tma_atom(
         cute.nvgpu.cpasync.CopyBulkTensorTileG2SOp(), mW, cute.slice_(wp_layout, (None, None, 0)),
-        (tile_w, PACKED_K))
+        (tile_w, packed_k))
     return wp_layout, tma_w, tma_mW
 
 

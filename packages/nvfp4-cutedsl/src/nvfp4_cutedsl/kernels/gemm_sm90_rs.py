@@ -4,10 +4,11 @@
 (BF16/FP16 activations). Per CTA: ``tile_w / 64`` consumer warpgroups and one producer warp (a
 producer warpgroup that hands its registers to the consumers when ``tile_x > 128``).
 
-1. The producer warp issues TMA loads of the packed weight tile (``tile_w x 32`` bytes) and of the
-   activation tile (``tile_x x 64``, 128B-swizzled for wgmma) into a ``stages``-deep mbarrier ring.
+1. The producer warp issues TMA loads of the packed weight tile (``tile_w x tile_k / 2`` bytes) and of
+   the activation tile (``tile_x x tile_k``, 128B-swizzled for wgmma) into a ``stages``-deep mbarrier ring
+   (``tile_k`` 64 or 128, a tactic field).
 2. Each consumer thread dequantizes exactly the wgmma A fragment it holds: for its two rows it reads
-   the rows' 32 packed bytes from shared memory (two 16-byte loads), gathers byte ``lane % 4`` of each
+   the rows' ``tile_k / 2`` packed bytes from shared memory (16-byte loads), gathers byte ``lane % 4`` of each
    word (the K pairs the fragment layout gives it), and turns each byte into one BF16/FP16 register
    times its block multiplier (``decode.py``). The scales come from global memory two K tiles ahead.
 3. wgmma (A from registers, B from shared memory) runs on tile ``i`` while the threads decode tile
@@ -30,8 +31,8 @@ from cutlass.cute.nvgpu.warpgroup import OperandSource
 from cutlass.memory import SmemAllocator
 from cutlass.tensor_utils import LayoutEnum
 
-from ..tactics import TILE_K, Sm90Tactic
-from .common import PACKED_K, k_slice, load_stage, packed_weight_tma, scale_layout, tma_tiles
+from ..tactics import Sm90Tactic
+from .common import k_slice, load_stage, packed_weight_tma, scale_layout, tma_tiles
 from .decode import BF16_WEIGHT_LOG2, gather_sel
 from .epilogue import store_tile
 from .fp4_convert import fp4_pairs, gather4, scale_pairs
@@ -39,7 +40,6 @@ from .fp4_convert import fp4_pairs, gather4, scale_pairs
 BLOCK = 16
 PRODUCER_REGS = 40
 CONSUMER_REGS = 232  # (2 * 232 + 40) * 128 <= 64K registers
-WORDS_K = PACKED_K // 4  # 32-bit words of packed codes per row per K tile
 
 
 class Sm90NVFP4GemmRS:
@@ -60,7 +60,10 @@ class Sm90NVFP4GemmRS:
         # 384-thread CTA gets, and ptxas would serialise the wgmmas (wait after each) and spill.
         self.realloc = tactic.producer_warps == 4 and tactic.tile_w == 128
         self.threads = tactic.threads
-        self.mma_tiler = (tactic.tile_w, tactic.tile_x, TILE_K)
+        self.tile_k = tactic.tile_k
+        self.packed_k = tactic.tile_k // 2  # bytes of packed codes per row per K tile
+        self.pairs = tactic.tile_k // (2 * BLOCK)  # scale pairs (and gathered words) per row per K tile
+        self.mma_tiler = (tactic.tile_w, tactic.tile_x, tactic.tile_k)
 
     # ------------------------------------------------------------------------------------------
     @cute.jit
@@ -80,11 +83,11 @@ class Sm90NVFP4GemmRS:
             tiler_mn=(64, t.tile_x), a_source=OperandSource.RMEM)
 
         x_layout = sm90_utils.make_smem_layout_b(row_major, self.mma_tiler, self.mma_dtype, t.stages)
-        wp_layout, tma_w, tma_mW = packed_weight_tma(w_ptr, n, k, t.tile_w, t.stages)
+        wp_layout, tma_w, tma_mW = packed_weight_tma(w_ptr, n, k, t.tile_w, t.stages, self.tile_k)
         tma_x, tma_mX = cute.nvgpu.cpasync.make_tiled_tma_atom(
             cute.nvgpu.cpasync.CopyBulkTensorTileG2SOp(), mX,
-            cute.slice_(x_layout, (None, None, 0)), (t.tile_x, TILE_K))
-        tx_bytes = t.tile_w * PACKED_K + t.tile_x * TILE_K * 2
+            cute.slice_(x_layout, (None, None, 0)), (t.tile_x, self.tile_k))
+        tx_bytes = t.tile_w * self.packed_k + t.tile_x * self.tile_k * 2
 
         @cute.struct
         class SharedStorage:
@@ -113,7 +116,7 @@ class Sm90NVFP4GemmRS:
         warp_idx = cute.arch.make_warp_uniform(cute.arch.warp_idx())
         lane = tidx % 32
         bid_w, bid_x, bid_k = cute.arch.block_idx()
-        _, kt_begin, kt_count = k_slice(k, t.split_k, bid_k)
+        _, kt_begin, kt_count = k_slice(k, t.split_k, bid_k, self.tile_k)
 
         if warp_idx == self.producer_warp:
             cute.nvgpu.cpasync.prefetch_descriptor(tma_w)
@@ -142,8 +145,8 @@ class Sm90NVFP4GemmRS:
             if cutlass.const_expr(self.realloc):
                 cute.arch.warpgroup_reg_dealloc(PRODUCER_REGS)
             if warp_idx == self.producer_warp:
-                tWs, tWg = tma_tiles(tma_w, sWp, mW, (t.tile_w, PACKED_K), bid_w)
-                tXs, tXg = tma_tiles(tma_x, sX, mX, (t.tile_x, TILE_K), bid_x)
+                tWs, tWg = tma_tiles(tma_w, sWp, mW, (t.tile_w, self.packed_k), bid_w)
+                tXs, tXg = tma_tiles(tma_x, sX, mX, (t.tile_x, self.tile_k), bid_x)
                 prod = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, t.stages)
                 for _ in cutlass.range(kt_count, unroll=1):
                     load_stage(pipe, prod, kt_begin, ((tma_w, tWg, tWs), (tma_x, tXg, tXs)))
@@ -161,7 +164,7 @@ class Sm90NVFP4GemmRS:
             wg_idx = cute.arch.make_warp_uniform(tidx // 128)
             thr_mma_wg = tiled_mma.get_slice(wg_idx * 128)
             tCrB = tiled_mma.make_fragment_B(thr_mma_wg.partition_B(sX))
-            tCcA = thr_mma.partition_A(cute.make_identity_tensor((t.tile_w, TILE_K)))
+            tCcA = thr_mma.partition_A(cute.make_identity_tensor((t.tile_w, self.tile_k)))
             # Two register sets of the A fragment: tile i decodes into set i % 2 while set (i-1) % 2 feeds wgmma.
             frag0 = cute.make_rmem_tensor(tCcA.shape, self.mma_dtype)
             frag1 = cute.make_rmem_tensor(tCcA.shape, self.mma_dtype)
@@ -175,8 +178,9 @@ class Sm90NVFP4GemmRS:
             # Byte offsets of the thread's two rows' scales at K block 0 (rows past N read row N - 1).
             rbase0 = cute.crd2idx((cutlass.min(bid_w * t.tile_w + lrow, n - 1), 0), ws_layout)
             rbase1 = cute.crd2idx((cutlass.min(bid_w * t.tile_w + lrow + 8, n - 1), 0), ws_layout)
-            rS = cute.make_rmem_tensor((2, 4), cutlass.Uint32)  # [set][row r: pair 0, 1; row r+8: pair 0, 1]
-            sWp32 = cute.recast_tensor(sWp, cutlass.Uint32)  # (tile_w, 8, stages)
+            # [set][row r: pairs 0 .. pairs-1; row r+8: the same]
+            rS = cute.make_rmem_tensor((2, 2 * self.pairs), cutlass.Uint32)
+            sWp32 = cute.recast_tensor(sWp, cutlass.Uint32)  # (tile_w, tile_k / 8, stages)
 
             self.load_scales(ws_layout, mWs16, rS, 0, rbase0, rbase1, kt_begin, kb_total)
             self.load_scales(ws_layout, mWs16, rS, 1, rbase0, rbase1, kt_begin + 1, kb_total)
@@ -210,16 +214,16 @@ class Sm90NVFP4GemmRS:
     @cute.jit
     def load_scales(self, ws_layout: cute.Layout, mS16: cute.Tensor, rS: cute.Tensor, sset: cutlass.Constexpr,
                     rbase0, rbase1, kt, kb_total):
-        """The four scales of the thread's two rows in K tile ``kt`` as two 16-bit pairs each.
+        """The ``tile_k / 16`` scales of the thread's two rows in K tile ``kt`` as 16-bit pairs.
 
         K/16 is even, so a pair (2j, 2j+1) is 2-byte aligned in both layouts. Pairs past the end of K
         read the last pair: their codes are TMA's zero fill, so any finite scale gives zero.
         """
-        for p in cutlass.range_constexpr(2):
-            kb = cutlass.min(kt * (TILE_K // BLOCK) + 2 * p, kb_total - 2)
+        for p in cutlass.range_constexpr(self.pairs):
+            kb = cutlass.min(kt * (self.tile_k // BLOCK) + 2 * p, kb_total - 2)
             koff = cute.crd2idx((0, kb), ws_layout)
             rS[(sset, p)] = cutlass.Uint32(mS16[(rbase0 + koff) >> 1])
-            rS[(sset, 2 + p)] = cutlass.Uint32(mS16[(rbase1 + koff) >> 1])
+            rS[(sset, self.pairs + p)] = cutlass.Uint32(mS16[(rbase1 + koff) >> 1])
 
     @cute.jit
     def decode(self, sP32: cute.Tensor, frag: cute.Tensor, rS: cute.Tensor, sset: cutlass.Constexpr, lrow,
@@ -231,11 +235,11 @@ class Sm90NVFP4GemmRS:
         """
         f32 = cute.recast_tensor(frag, cutlass.Uint32)
         for h in cutlass.range_constexpr(2):  # row r, row r + 8
-            words = cute.make_rmem_tensor((WORDS_K,), cutlass.Uint32)
+            words = cute.make_rmem_tensor((self.packed_k // 4,), cutlass.Uint32)
             cute.autovec_copy(sP32[(lrow + 8 * h, None, stage)], words)
-            for q in cutlass.range_constexpr(2):  # K blocks 2q, 2q + 1: words 4q .. 4q + 3
+            for q in cutlass.range_constexpr(self.pairs):  # K blocks 2q, 2q + 1: words 4q .. 4q + 3
                 g = gather4(words[4 * q], words[4 * q + 1], words[4 * q + 2], words[4 * q + 3], sel)
-                s_a, s_b = scale_pairs(rS[(sset, 2 * h + q)], self.bf16)
+                s_a, s_b = scale_pairs(rS[(sset, self.pairs * h + q)], self.bf16)
                 v = fp4_pairs(g, s_a, s_b, self.bf16)
                 # byte 0: block 2q, K 2t..; 1: block 2q, K 2t+8..; 2, 3: block 2q + 1
                 f32[8 * q + h] = v[0]
