@@ -56,9 +56,13 @@ def _sm_count(index: int) -> int:
         return _DEFAULT_SMS
 
 
+def _sms(problem: GemmProblem) -> int:
+    return _sm_count(problem.device.index or 0) if problem.device.type == "cuda" else _DEFAULT_SMS
+
+
 def _split_for(problem: GemmProblem, tile_w: int, tile_x: int, tile_k: int = TILE_K) -> int:
     """Split K until the grid covers the GPU about twice (small M leaves too few CTAs otherwise)."""
-    sms = _sm_count(problem.device.index or 0) if problem.device.type == "cuda" else _DEFAULT_SMS
+    sms = _sms(problem)
     ctas = -(-problem.n // tile_w) * -(-problem.m // tile_x)
     k_tiles = -(-problem.k // tile_k)
     split = 1
@@ -106,6 +110,12 @@ def candidate_tactics(problem: GemmProblem) -> list[Sm90Tactic]:
         regs = [Sm90Tactic(64, tx, 5, True, 1, weight_regs=True),
                 Sm90Tactic(64, tx, 4, True, 1, weight_regs=True),
                 Sm90Tactic(128, tx, 5 if tx == 256 else 6, True, 1, weight_regs=True)]
+        if -(-problem.n // 64) * -(-m // tx) < _sms(problem):
+            # Fewer 64-row CTAs than SMs (narrow layers): half-wide activation tiles double the grid, at one
+            # more decode of each weight tile (H200, 2026-12-01: 4096x14336 M = 256 99.1 -> 82.9 us, M = 128
+            # 81.7 -> 66.2 at split 2; they lost on the wider layers, which do not get them).
+            regs += [Sm90Tactic(64, tx // 2, 5, True, 1, weight_regs=True),
+                     Sm90Tactic(64, tx // 2, 5, True, 2, weight_regs=True)]
         out += [Sm90Tactic(128, 128, 5, True, 1),
                 Sm90Tactic(128, 128, 5, True, _split_for(problem, 128, 128))]
     else:
