@@ -111,9 +111,9 @@ def candidate_tactics(problem: GemmProblem) -> list[Sm90Tactic]:
                 Sm90Tactic(64, tx, 4, True, 1, weight_regs=True),
                 Sm90Tactic(128, tx, 5 if tx == 256 else 6, True, 1, weight_regs=True)]
         if -(-problem.n // 64) * -(-m // tx) < _sms(problem):
-            # Fewer 64-row CTAs than SMs (narrow layers): half-wide activation tiles double the grid, at one
-            # more decode of each weight tile (H200, 2026-12-01: 4096x14336 M = 256 99.1 -> 82.9 us, M = 128
-            # 81.7 -> 66.2 at split 2; they lost on the wider layers, which do not get them).
+            # Fewer 64-row CTAs than SMs: half-wide activation tiles double the grid, at one more decode of
+            # each weight tile (H200, 2026-12-01: 4096x14336 M = 256 99.1 -> 82.9 us, M = 128 81.7 -> 66.2 at
+            # split 2; they lost on 8192x8192 and 6144x4096, which get them too: the tuner decides).
             regs += [Sm90Tactic(64, tx // 2, 5, True, 1, weight_regs=True),
                      Sm90Tactic(64, tx // 2, 5, True, 2, weight_regs=True)]
         out += [Sm90Tactic(128, 128, 5, True, 1),

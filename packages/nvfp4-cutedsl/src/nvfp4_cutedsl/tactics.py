@@ -29,7 +29,7 @@ class Sm90Tactic:
 
     tile_w: weight rows (output columns N) per CTA.
     tile_x: activation rows (output rows M) per CTA.
-    stages: TMA pipeline depth (packed weight + activation tiles of ``TILE_K``).
+    stages: TMA pipeline depth (packed weight + activation tiles of ``tile_k``).
     swap_ab: True puts the weight on the wgmma M side (A operand) and the
         activation on its N side, i.e. computes ``out^T = W @ X^T``: the choice for
         small M, where the activation tile can be as narrow as 8 rows.

@@ -9,8 +9,8 @@ Per CTA and per K tile of 64 (four NVFP4 scale blocks):
    ``tile_x x 32`` bytes for W4A4) into a ``stages``-deep ring guarded by
    mbarriers (``PipelineTmaAsync``).
 2. Every thread dequantizes 8 elements at a time: one 32-bit word of packed
-   codes from shared memory plus its E4M3 scale (read from global memory one
-   tile ahead, through a CuTe layout that is either row-major or the swizzled
+   codes from shared memory plus its E4M3 scale (read from global memory two
+   tiles ahead, through a CuTe layout that is either row-major or the swizzled
    128x4 atoms, so both layouts run the same code) become 8 exact BF16/FP16
    values (``decode.py``), stored with one 16-byte store into a 128B-swizzled
    buffer in the layout wgmma reads. Two such buffers alternate.
