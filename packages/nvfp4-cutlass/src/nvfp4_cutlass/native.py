@@ -26,8 +26,8 @@ def module() -> ModuleType:
 
 @functools.lru_cache(maxsize=1)
 def compiled_configs() -> frozenset[tuple[int, int, int, int, int, int]] | None:
-    """``(tile_m, warps, unroll, stages, wgmma, warp_rows)`` configurations in the built module; None when it is not
-    importable."""
+    """``(tile_m, warps, unroll, stages, kernel, warp_rows)`` configurations in the built module (kernel: one of
+    ``tactics.KERNEL_*``); None when it is not importable."""
     mod, _ = load()
     if mod is None:
         return None
