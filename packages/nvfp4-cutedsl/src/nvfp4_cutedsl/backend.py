@@ -95,11 +95,11 @@ def candidate_tactics(problem: GemmProblem) -> list[Sm90Tactic]:
         # 128-wide K stages at a quarter and half the split (H200, 2026-12-01, probe of every split):
         # 8192x8192 47.0 -> 44.6 us, 6144x4096 30.3 -> 25.1 (the old candidates' splits were too deep there);
         # 57344x8192 199.7 -> 204.8, which the 64-wide one keeps. At M <= 16 they lost by 5-20%.
-        sk128 = _split_for(problem, 64, 64, 128)
+        sk_wide_k = _split_for(problem, 64, 64, 128)
         regs = [Sm90Tactic(64, 64, 6, True, max(1, sk // 2), weight_regs=True),
                 Sm90Tactic(64, 64, 6, True, sk, weight_regs=True),
-                Sm90Tactic(64, 64, 4, True, max(1, sk128 // 4), weight_regs=True, tile_k=128),
-                Sm90Tactic(64, 64, 4, True, max(1, sk128 // 2), weight_regs=True, tile_k=128)]
+                Sm90Tactic(64, 64, 4, True, max(1, sk_wide_k // 4), weight_regs=True, tile_k=128),
+                Sm90Tactic(64, 64, 4, True, max(1, sk_wide_k // 2), weight_regs=True, tile_k=128)]
         sk128 = _split_for(problem, 128, 64)
         out += [Sm90Tactic(128, 64, 6, True, sk128),
                 Sm90Tactic(128, 64, 6, True, max(1, sk128 // 2)),  # W4A4 8192x8192: 64.0 -> 58.0 us
