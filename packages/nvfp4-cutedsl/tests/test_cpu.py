@@ -123,6 +123,19 @@ def test_weight_regs_tactics():
         assert any(not t.act_fp16 for t in w4a4), "the shared-memory W4A4 kernel stays a candidate"
 
 
+def test_wide_k_and_half_wide_candidates():
+    """128-wide K stages are offered at M 17-64 only; half-wide activation tiles at M 65-256 only where the
+    full-width grid has fewer 64-row CTAs than SMs (132 without a GPU)."""
+    tk = {m: {t.tile_k for t in candidate_tactics(_problem(m=m, n=8192, k=8192)) if t.weight_regs}
+          for m in (1, 16, 64, 256, 4096)}
+    assert tk == {1: {64}, 16: {64}, 64: {64, 128}, 256: {64}, 4096: {64}}
+    for m, full in ((128, 128), (256, 256)):
+        narrow = {(t.tile_x, t.split_k) for t in candidate_tactics(_problem(m=m, n=4096, k=14336)) if t.weight_regs}
+        assert {(full // 2, 1), (full // 2, 2)} <= narrow
+        wide = {t.tile_x for t in candidate_tactics(_problem(m=m, n=57344, k=8192)) if t.weight_regs}
+        assert wide == {full}
+
+
 def test_act_fp16_tactics():
     t = Sm90Tactic(64, 8, 8, True, 1, weight_regs=True, act_fp16=True)
     assert tactic_problem(t, _problem(m=1, a_format="nvfp4")) is None
