@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from nvfp4 import workspace
 from nvfp4.backend import Availability, Backend
 from nvfp4.problem import GemmProblem
 
@@ -30,6 +31,8 @@ _ELT = {BF16: 2, FP16: 2, FP32: 4}
 
 #: cuBLASLt's own workspace (split-K partials, etc.): 32 MiB is what NVIDIA recommends on Hopper.
 LT_WORKSPACE = 32 << 20
+#: Name of the per-(device, stream) buffer: the dequantized operands, then cuBLASLt's workspace.
+_WORKSPACE = "cublaslt.workspace"
 #: How many of the heuristic's algorithms are offered as tactics.
 HEURISTIC_COUNT = 8
 #: ... and for the pipelined variant.
@@ -84,20 +87,12 @@ def _alignment(ptr: int) -> int:
 
 
 class _StreamState:
-    """What one (device, stream) reuses across calls: the workspace and the pipelining stream/events."""
+    """What one (device, stream) reuses across calls besides the workspace (``nvfp4.workspace``): the
+    pipelining stream/events."""
 
     def __init__(self, device: int):
         self.device = device
-        self.buffer: torch.Tensor | None = None
         self.pipeline = None
-
-    def workspace(self, nbytes: int) -> torch.Tensor:
-        if self.buffer is None or self.buffer.numel() < nbytes:
-            # Grows only: steady-state calls never allocate. Grown with 1/8 headroom so that a few larger
-            # problems in a row do not reallocate each time.
-            self.buffer = None
-            self.buffer = torch.empty(nbytes + nbytes // 8, dtype=torch.uint8, device=f"cuda:{self.device}")
-        return self.buffer
 
     def pipe(self, chunks: int):
         if self.pipeline is None or self.pipeline.max_chunks < chunks:
@@ -265,7 +260,7 @@ class CublasLtBackend(Backend):
             state = self._states[(dev, stream.cuda_stream)] = _StreamState(dev)
         fp4 = tactic.path == PATH_FP4
         nbytes = native.workspace_bytes(m, n, k, not fp4 and dense is None, not fp4, t.ab, t.scratch, LT_WORKSPACE)
-        ws = state.workspace(nbytes)
+        ws = workspace.scratch(torch.device("cuda", dev), stream.cuda_stream, _WORKSPACE, nbytes, torch.uint8)
         pipeline = state.pipe(chunks) if chunks > 1 else None
         nv = not problem.weight_only
         native.gemm(dev, plan, pipeline,
@@ -288,8 +283,7 @@ class CublasLtBackend(Backend):
         """The workspace reused by calls on (device, stream) — tests check it is not reallocated."""
         dev = _index(device)
         s = stream if stream is not None else torch.cuda.current_stream(dev)
-        st = self._states.get((dev, s.cuda_stream))
-        return None if st is None else st.buffer
+        return workspace.current(torch.device("cuda", dev), s.cuda_stream, _WORKSPACE)
 
 
 def _index(device: torch.device) -> int:

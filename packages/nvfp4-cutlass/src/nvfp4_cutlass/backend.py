@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import torch
 
+from nvfp4 import workspace
 from nvfp4.backend import Availability, Backend
 from nvfp4.problem import GemmProblem
 from nvfp4.tensor import NVFP4Tensor
 
-from . import device, native, workspace
+from . import device, native
 from .tactics import CutlassTactic, chunks_per_split, is_valid, valid_tactics
 
 _ACT = {"bf16": 0, "fp16": 1, "nvfp4": 2}
@@ -83,7 +84,7 @@ class CutlassBackend(Backend):
         partials = counters = 0
         if tactic.split_k > 1:
             tiles = -(-n // tactic.tile_n) * -(-m // tactic.tile_m)
-            part, cnt = workspace.get(problem.device, stream, tactic.split_k * m * n, tiles)
+            part, cnt = workspace.split_k(problem.device, stream, "cutlass", tactic.split_k * m * n, tiles)
             partials, counters = part.data_ptr(), cnt.data_ptr()
         mod.gemm(b_data.data_ptr(), b_scale.data_ptr(), b.global_scale.data_ptr(), a_data.data_ptr(), a_scale, a_gs,
                  0 if bias is None else bias.data_ptr(), out.data_ptr(), partials, counters, m, n, k,

@@ -28,7 +28,8 @@ from nvfp4.quantize import default_global_scale
 from nvfp4.registry import REGISTRY
 from nvfp4.tensor import NVFP4Tensor
 
-from .numerics import assert_close_to_reference, make_problem_inputs
+from ..reference import gemm_ref_f64
+from .numerics import assert_close_to_reference, error_bound, make_problem_inputs
 
 A_FORMATS = ("bf16", "fp16", "fp32", "nvfp4")
 OUT_DTYPES = (torch.bfloat16, torch.float16, torch.float32)
@@ -113,6 +114,53 @@ class ConformanceSuite:
                 be.run(problem, tactic, a, b, bias=bias, out=out)
                 assert_close_to_reference(out.cpu(), _cpu(a), _cpu(b), bias.cpu(),
                                           what=f"{self.backend} tactic {tactic!r} on {problem.describe()}")
+
+    def test_concurrent_streams(self):
+        """Every tactic, launched on two streams at once with different operands, gives each stream its own
+        result: scratch memory (split-K partials and tile counters, dequantized copies) is never shared
+        between streams whose kernels may overlap."""
+        be = self._require()
+        if not torch.cuda.is_available():
+            pytest.skip("needs CUDA streams")
+        # A small grid and a long K: split-K tactics, and kernels long enough (tens of microseconds) that the
+        # two streams' launches run side by side.
+        m, n, k, rounds = 5, 512, 32768, 3
+        problem = self._problem(m, n, k, "bf16", torch.bfloat16, False, "linear")
+        self._skip_unsupported(be, problem)
+        dev = _device()
+        inputs = [make_problem_inputs(m, n, k, "bf16", "linear", dev)[:2] for _ in range(2)]
+        refs = [(gemm_ref_f64(_cpu(a), _cpu(b), None), error_bound(_cpu(a), _cpu(b), None, torch.bfloat16))
+                for a, b in inputs]
+        streams = [torch.cuda.Stream(dev) for _ in range(2)]
+        for tactic in be.tactics(problem):
+            outs = [[torch.full((m, n), float("nan"), dtype=torch.bfloat16, device=dev) for _ in range(rounds)]
+                    for _ in range(2)]
+            # A first launch may load code, and loading can synchronise the device: warm up outside the gate.
+            for i, s in enumerate(streams):
+                with torch.cuda.stream(s):
+                    be.run(problem, tactic, *inputs[i], bias=None, out=outs[i][0])
+            torch.cuda.synchronize(dev)
+            for o in outs[0] + outs[1]:
+                o.fill_(float("nan"))
+            # One gate holds both streams until every launch is queued, then releases them together.
+            gate = torch.cuda.Stream(dev)
+            gate.wait_stream(torch.cuda.current_stream(dev))
+            with torch.cuda.stream(gate):
+                torch.cuda._sleep(20_000_000)
+            for s in streams:
+                s.wait_stream(gate)
+            for r in range(rounds):
+                for i, s in enumerate(streams):
+                    with torch.cuda.stream(s):
+                        be.run(problem, tactic, *inputs[i], bias=None, out=outs[i][r])
+            torch.cuda.synchronize(dev)
+            for i, (ref, bound) in enumerate(refs):
+                for r in range(rounds):
+                    err = (outs[i][r].cpu().double() - ref).abs()
+                    assert bool((err <= bound).all()), (
+                        f"{self.backend} tactic {tactic!r}: stream {i}, launch {r} differs from the reference "
+                        f"(worst excess {float((err - bound).max()):.3g}; non-finite: "
+                        f"{int((~torch.isfinite(err)).sum())})")
 
     @pytest.mark.parametrize("a_format", ("bf16", "nvfp4"))
     @pytest.mark.parametrize("out_dtype", OUT_DTYPES, ids=lambda d: str(d).replace("torch.", ""))
