@@ -40,6 +40,7 @@ from nvfp4_cutedsl.kernels.decode import (
     scale_pairs_ptx,
 )
 from nvfp4_cutedsl.kernels.scale_layout import scale_layout_spec
+from nvfp4_cutedsl.tactics import split_k_partials
 
 
 def _problem(m=16, n=256, k=256, a_format="bf16", out=torch.bfloat16, bias=False, layout="linear",
@@ -93,6 +94,17 @@ def test_tactic_validity_reasons():
     assert ">= 3" in tactic_problem(Sm90Tactic(stages=2), p)
     assert tactic_problem(Sm90Tactic(), p) is None
     assert all(t.threads in (128, 256, 384) for t in candidate_tactics(_problem(m=8192)))
+
+
+def test_split_k_workspace_stays_within_32_bit_offsets():
+    """The split-K epilogue stores one whole CTA tile per output tile and K slice, indexed in 32 bits."""
+    t = Sm90Tactic(tile_w=64, tile_x=8, stages=8, split_k=4, weight_regs=True)
+    assert split_k_partials(t, 5, 100) == 2 * 1 * 4 * 64 * 8  # N 100 -> 2 tiles of 64, M 5 -> 1 tile of 8
+    assert tactic_problem(t, _problem(m=5, n=100, k=8192)) is None
+    wide = Sm90Tactic(tile_w=128, tile_x=256, stages=3, split_k=2, weight_regs=True)
+    reason = tactic_problem(wide, _problem(m=32768, n=40000, k=8192))
+    assert reason is not None and "32-bit" in reason and "split_k 2" in reason
+    assert tactic_problem(dataclasses.replace(wide, split_k=1), _problem(m=32768, n=40000, k=8192)) is None
 
 
 def test_weight_regs_tactics():

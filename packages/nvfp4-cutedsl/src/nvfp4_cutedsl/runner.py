@@ -21,10 +21,12 @@ import cutlass.cute as cute
 import torch
 from cutlass.cute.runtime import make_ptr
 
+from nvfp4 import workspace
+
 from .kernels.dequantize_sm90 import Sm90NVFP4ToF16
 from .kernels.gemm_sm90 import Sm90NVFP4Gemm
 from .kernels.gemm_sm90_rs import Sm90NVFP4GemmRS
-from .tactics import Sm90Tactic
+from .tactics import Sm90Tactic, split_k_partials
 
 log = logging.getLogger("nvfp4.cutedsl")
 
@@ -34,8 +36,6 @@ _GMEM = cute.AddressSpace.gmem
 
 _lock = threading.Lock()
 _compiled: dict[tuple, object] = {}
-#: Per device: split-K FP32 workspace and tile counters, kept zero between calls by the kernel.
-_workspaces: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 _streams: dict[int, object] = {}
 #: Marshalled arguments of recent launches, keyed by every address and size they hold.
 _launches: dict[tuple, tuple] = {}
@@ -97,17 +97,6 @@ def get_compiled(tactic: Sm90Tactic, act: str, out_dtype: torch.dtype, layout: s
 
     return _compile_once((tactic, act, out_dtype, layout, arch), build,
                          lambda: f"{tactic} a={act} out={out_dtype} layout={layout}")
-
-
-def _workspace(device: torch.device, m: int, n: int, tiles: int):
-    idx = device.index if device.index is not None else torch.cuda.current_device()
-    work, count = _workspaces.get(idx, (None, None))
-    if work is None or work.numel() < m * n or count.numel() < tiles:
-        # Zeroed once; the kernel's last CTA of each tile zeroes what it used.
-        work = torch.zeros(max(m * n, 1 if work is None else work.numel()), dtype=torch.float32, device=device)
-        count = torch.zeros(max(tiles, 1 if count is None else count.numel()), dtype=torch.int32, device=device)
-        _workspaces[idx] = (work, count)
-    return work, count
 
 
 def _stream(handle: int):
@@ -177,7 +166,7 @@ def launch(tactic: Sm90Tactic, a, b, bias, out, *, m: int, n: int, k: int, act: 
         x, xs, gsa = a, b.scale, b.global_scale  # xs / gsa unused: valid addresses only
     if tactic.split_k > 1:
         tiles = -(-n // tactic.tile_w) * -(-m // tactic.tile_x)
-        work, count = _workspace(out.device, m, n, tiles)
+        work, count = workspace.split_k(out.device, handle, "cutedsl", split_k_partials(tactic, m, n), tiles)
         work_addr, count_addr = work.data_ptr(), count.data_ptr()
     else:
         work_addr = count_addr = b.global_scale.data_ptr()  # unused

@@ -21,6 +21,8 @@ SMEM_BUDGET = 227 * 1024 - 2048
 MAX_ACC_PER_THREAD = 128
 #: act_fp16: the dequantize kernel indexes with 32-bit integers (its largest, the FP16 copy's words, is M*K/2).
 ACT_FP16_MAX_VALUES = 1 << 31
+#: The split-K epilogue indexes its FP32 partials with 32-bit offsets.
+SPLIT_K_MAX_PARTIALS = 1 << 31
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,15 @@ def tactic_problem(tactic: Sm90Tactic, problem: GemmProblem) -> str | None:
     if t.split_k > 1 and (k_tiles < 2 * t.split_k or (t.split_k - 1) * per_slice >= k_tiles):
         return (f"split_k {t.split_k} leaves a K slice with fewer than 2 (or no) K tiles of {t.tile_k} "
                 f"(K={problem.k})")
+    if t.split_k > 1 and split_k_partials(t, problem.m, problem.n) >= SPLIT_K_MAX_PARTIALS:
+        return (f"split_k {t.split_k} needs {split_k_partials(t, problem.m, problem.n)} FP32 partials, more "
+                f"than the epilogue's 32-bit offsets reach ({SPLIT_K_MAX_PARTIALS})")
     return None
+
+
+def split_k_partials(t: Sm90Tactic, m: int, n: int) -> int:
+    """FP32 partials a split-K launch stores: one whole CTA tile per output tile and K slice."""
+    return -(-n // t.tile_w) * -(-m // t.tile_x) * t.split_k * t.tile_w * t.tile_x
 
 
 def _weight_regs_problem(t: Sm90Tactic, problem: GemmProblem) -> str | None:

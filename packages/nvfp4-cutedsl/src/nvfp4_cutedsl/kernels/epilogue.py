@@ -11,33 +11,28 @@ def store_tile(acc, tCcC, sflag: cute.Tensor, *, swap_ab: cutlass.Constexpr,
                split_k: cutlass.Constexpr, out_dtype: cutlass.Constexpr, alpha: cutlass.Float32,
                bias_on: cutlass.Int32, bias_ptr: cute.Pointer, out_ptr: cute.Pointer,
                work_ptr: cute.Pointer, count_ptr: cute.Pointer, m: cutlass.Int32, n: cutlass.Int32,
-               tile_id: cutlass.Int32, tidx: cutlass.Int32, has_acc: cutlass.Constexpr):
+               tile_id: cutlass.Int32, split_idx: cutlass.Int32, tidx: cutlass.Int32,
+               acc_threads: cutlass.Constexpr, has_acc: cutlass.Constexpr):
     """``out = cast(alpha * acc + bias)`` for this thread's accumulators. Every thread of the CTA calls
     this (the split-K path synchronises the CTA); those without accumulators (a producer warp) pass
-    ``has_acc=False`` and ``None`` for ``acc`` and ``tCcC``.
+    ``has_acc=False`` and ``None`` for ``acc`` and ``tCcC``. The first ``acc_threads`` threads hold the
+    accumulators, the same number each.
 
-    With ``split_k > 1`` the CTAs of one output tile add FP32 partials into the workspace; the last to
-    arrive on the tile's counter applies the epilogue and zeroes the workspace and counter again.
+    With ``split_k > 1`` each CTA of an output tile stores its FP32 partial tile in the workspace in
+    fragment order (register ``j`` of thread ``t`` at ``j * acc_threads + t``: every store instruction of a
+    warp writes 128 contiguous bytes, and no atomics), then counts itself in on the tile's counter. The
+    last to arrive adds the partials of slices 0, 1, ... in that order, so the result does not depend on
+    which CTA finished last, applies the epilogue and resets the counter. The partials need no clearing:
+    every launch rewrites the ones it reads.
     """
-    mOut = cute.make_tensor(out_ptr, cute.make_layout((m, n), stride=(n, 1)))
-    mBias = cute.make_tensor(bias_ptr, cute.make_layout((n,)))
-    n_acc = cute.size(acc) if has_acc else 0
     if cutlass.const_expr(split_k == 1):
         if cutlass.const_expr(has_acc):
-            for j in cutlass.range_constexpr(n_acc):
-                row, col = _out_coord(tCcC[j], swap_ab)
-                if cute.elem_less((row, col), (m, n)):
-                    v = acc[j] * alpha
-                    if bias_on != 0:
-                        v = v + mBias[col].to(cutlass.Float32)
-                    mOut[(row, col)] = v.to(out_dtype)
+            _store(acc, tCcC, swap_ab, out_dtype, alpha, bias_on, bias_ptr, out_ptr, m, n)
     else:
-        mWork = cute.make_tensor(work_ptr, cute.make_layout((m, n), stride=(n, 1)))
         if cutlass.const_expr(has_acc):
-            for j in cutlass.range_constexpr(n_acc):
-                row, col = _out_coord(tCcC[j], swap_ab)
-                if cute.elem_less((row, col), (m, n)):
-                    cute.arch.atomic_add(mWork.iterator + (row * n + col), acc[j])
+            mPart = _partials(acc, work_ptr, tile_id, split_k, acc_threads)
+            for j in cutlass.range_constexpr(cute.size(acc)):
+                mPart[(j, tidx, split_idx)] = acc[j]
         cute.arch.fence_acq_rel_gpu()
         cute.arch.sync_threads()
         if tidx == 0:
@@ -47,17 +42,41 @@ def store_tile(acc, tCcC, sflag: cute.Tensor, *, swap_ab: cutlass.Constexpr,
         if sflag[0] == split_k - 1:
             cute.arch.fence_acq_rel_gpu()
             if cutlass.const_expr(has_acc):
-                for j in cutlass.range_constexpr(n_acc):
-                    row, col = _out_coord(tCcC[j], swap_ab)
-                    if cute.elem_less((row, col), (m, n)):
-                        p = mWork.iterator + (row * n + col)
-                        v = cute.arch.atomic_add(p, cutlass.Float32(0.0)) * alpha
-                        mWork[(row, col)] = cutlass.Float32(0.0)
-                        if bias_on != 0:
-                            v = v + mBias[col].to(cutlass.Float32)
-                        mOut[(row, col)] = v.to(out_dtype)
+                mPart = _partials(acc, work_ptr, tile_id, split_k, acc_threads)
+                for j in cutlass.range_constexpr(cute.size(acc)):
+                    v = cutlass.Float32(0.0)
+                    for s in cutlass.range_constexpr(split_k):
+                        v = v + mPart[(j, tidx, s)]
+                    acc[j] = v
+                _store(acc, tCcC, swap_ab, out_dtype, alpha, bias_on, bias_ptr, out_ptr, m, n)
             if tidx == 0:
                 cute.make_tensor(count_ptr + tile_id, cute.make_layout(1))[0] = cutlass.Int32(0)
+
+
+@cute.jit
+def _partials(acc, work_ptr: cute.Pointer, tile_id: cutlass.Int32, split_k: cutlass.Constexpr,
+              acc_threads: cutlass.Constexpr) -> cute.Tensor:
+    """This tile's partials in the workspace as (register, thread, slice); the tile's base offset fits in
+    32 bits (``tactics.split_k_partials`` keeps the whole workspace below 2^31 floats)."""
+    tile_elems = acc_threads * cute.size(acc)
+    layout = cute.make_layout((cute.size(acc), acc_threads, split_k), stride=(acc_threads, 1, tile_elems))
+    return cute.make_tensor(work_ptr + tile_id * (split_k * tile_elems), layout)
+
+
+@cute.jit
+def _store(acc, tCcC, swap_ab: cutlass.Constexpr, out_dtype: cutlass.Constexpr, alpha: cutlass.Float32,
+           bias_on: cutlass.Int32, bias_ptr: cute.Pointer, out_ptr: cute.Pointer, m: cutlass.Int32,
+           n: cutlass.Int32):
+    """Predicated ``out = cast(alpha * acc + bias)`` of this thread's accumulators."""
+    mOut = cute.make_tensor(out_ptr, cute.make_layout((m, n), stride=(n, 1)))
+    mBias = cute.make_tensor(bias_ptr, cute.make_layout((n,)))
+    for j in cutlass.range_constexpr(cute.size(acc)):
+        row, col = _out_coord(tCcC[j], swap_ab)
+        if cute.elem_less((row, col), (m, n)):
+            v = acc[j] * alpha
+            if bias_on != 0:
+                v = v + mBias[col].to(cutlass.Float32)
+            mOut[(row, col)] = v.to(out_dtype)
 
 
 def _out_coord(crd, swap_ab: bool):

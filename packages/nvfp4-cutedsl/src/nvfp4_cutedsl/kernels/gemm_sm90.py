@@ -18,8 +18,8 @@ Per CTA and per K tile of 64 (four NVFP4 scale blocks):
    the threads dequantize tile ``k+1`` into the other buffer.
 4. Epilogue: ``alpha`` (global scales read on the device) times the
    accumulator, plus bias, cast, predicated stores. With ``split_k > 1`` the
-   CTAs of one output tile add FP32 partials into a workspace and the last one
-   (an atomic counter) applies the epilogue and zeroes the workspace again.
+   CTAs of one output tile store FP32 partial tiles in a workspace and the last
+   one (an atomic counter) sums them and applies the epilogue (``epilogue.py``).
 
 The register-sourced kernel (``gemm_sm90_rs.py``) is faster for weight-only problems; this one stays
 for W4A4, whose packed activations must be dequantized into shared memory for wgmma's B operand
@@ -316,7 +316,8 @@ class Sm90NVFP4Gemm:
         store_tile(acc, tCcC, storage.flag.get_tensor(cute.make_layout(4)), swap_ab=t.swap_ab, split_k=t.split_k,
                    out_dtype=self.out_dtype, alpha=alpha, bias_on=bias_on, bias_ptr=bias_ptr, out_ptr=out_ptr,
                    work_ptr=work_ptr, count_ptr=count_ptr, m=m, n=n,
-                   tile_id=bid_x * ((n + t.tile_w - 1) // t.tile_w) + bid_w, tidx=tidx, has_acc=True)
+                   tile_id=bid_x * ((n + t.tile_w - 1) // t.tile_w) + bid_w, split_idx=bid_k, tidx=tidx,
+                   acc_threads=self.threads, has_acc=True)
 
     # ------------------------------------------------------------------------------------------
     @cute.jit

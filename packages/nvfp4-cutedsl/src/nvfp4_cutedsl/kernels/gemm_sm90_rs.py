@@ -138,7 +138,8 @@ class Sm90NVFP4GemmRS:
             alpha = alpha * cutlass.Float32(2.0 ** BF16_WEIGHT_LOG2)  # the decoder's weights are 2^-8 too small
         epilogue = dict(swap_ab=True, split_k=t.split_k, out_dtype=self.out_dtype, alpha=alpha, bias_on=bias_on,
                         bias_ptr=bias_ptr, out_ptr=out_ptr, work_ptr=work_ptr, count_ptr=count_ptr, m=m, n=n,
-                        tile_id=bid_x * ((n + t.tile_w - 1) // t.tile_w) + bid_w, tidx=tidx)
+                        tile_id=bid_x * ((n + t.tile_w - 1) // t.tile_w) + bid_w, split_idx=bid_k, tidx=tidx,
+                        acc_threads=self.consumer_warps * 32)
 
         if warp_idx >= self.producer_warp:
             # ---- Producer: keep the ring full ---------------------------------------------------------
