@@ -37,3 +37,6 @@ def test_split_k_pair():
     part, cnt = workspace.split_k(CPU, 41, "t", 3000, 70)
     assert part.dtype == torch.float32 and part.numel() >= 3000
     assert cnt.dtype == torch.int32 and cnt.numel() >= 70 and not cnt.any()
+    again = workspace.split_k(CPU, 41, "t", 2000, 70)
+    assert again[0].data_ptr() == part.data_ptr() and again[1].data_ptr() == cnt.data_ptr()
+    assert workspace.split_k(CPU, 41, "u", 3000, 70)[0].data_ptr() != part.data_ptr()  # another backend's

@@ -20,22 +20,26 @@ _live: dict[tuple, torch.Tensor] = {}
 _retired: dict[tuple, list[torch.Tensor]] = {}
 
 
-def _key(device: torch.device, stream: int, name: str) -> tuple:
+def _key(device: torch.device, stream: int, name) -> tuple:
     index = device.index
     if index is None:
         index = torch.cuda.current_device() if device.type == "cuda" else 0
     return (device.type, index, int(stream), name)
 
 
-def scratch(device: torch.device, stream: int, name: str, numel: int, dtype: torch.dtype, *,
+def scratch(device: torch.device, stream: int, name, numel: int, dtype: torch.dtype, *,
             zeroed: bool = False, minimum: int = 1 << 16) -> torch.Tensor:
     """A 1-D buffer of at least ``numel`` elements of ``dtype`` for launches on (``device``, ``stream``).
 
-    ``stream`` is the raw CUDA stream handle (``torch.cuda.Stream.cuda_stream``). ``zeroed`` buffers start at
-    zero; the kernels that use them must leave them zero (split-K counters reset themselves). Steady-state
-    calls allocate nothing.
+    ``stream`` is the raw CUDA stream handle (``torch.cuda.Stream.cuda_stream``); ``name`` is any hashable
+    value that tells this buffer from the caller's others (start it with the backend's name). ``zeroed``
+    buffers start at zero; the kernels that use them must leave them zero (split-K counters reset
+    themselves). Steady-state calls take one dict read and allocate nothing.
     """
     key = _key(device, stream, name)
+    buf = _live.get(key)  # the steady state, on every GEMM call: one dict read, no lock
+    if buf is not None and buf.numel() >= numel and buf.dtype == dtype:
+        return buf
     with _lock:
         buf = _live.get(key)
         if buf is not None and buf.dtype != dtype:
@@ -49,7 +53,7 @@ def scratch(device: torch.device, stream: int, name: str, numel: int, dtype: tor
         return buf
 
 
-def current(device: torch.device, stream: int, name: str) -> torch.Tensor | None:
+def current(device: torch.device, stream: int, name) -> torch.Tensor | None:
     """The live buffer ``name`` of (``device``, ``stream``), or None if no call made one (for tests)."""
     with _lock:
         return _live.get(_key(device, stream, name))
@@ -63,6 +67,6 @@ def split_k(device: torch.device, stream: int, owner: str, partial_floats: int,
     tile resets that tile's counter to zero, so both buffers are reused as they are, CUDA-graph replays
     included.
     """
-    part = scratch(device, stream, f"{owner}.split_k.partials", partial_floats, torch.float32, minimum=1 << 20)
-    cnt = scratch(device, stream, f"{owner}.split_k.counters", counters, torch.int32, zeroed=True, minimum=4096)
+    part = scratch(device, stream, (owner, "split_k.partials"), partial_floats, torch.float32, minimum=1 << 20)
+    cnt = scratch(device, stream, (owner, "split_k.counters"), counters, torch.int32, zeroed=True, minimum=4096)
     return part, cnt
