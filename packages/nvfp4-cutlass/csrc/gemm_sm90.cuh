@@ -1,6 +1,7 @@
 // sm_90a NVFP4 GEMM kernels (included by one translation unit per activation kind) for decode-sized M: D^T = W x X^T on mma.sync m16n8k16 (CuTe's SM80 MMA atoms).
 // The wgmma kernel for M >= 64 is in gemm_sm90_wgmma.cuh (included below; it shares the weight ring and epilogue),
-// the M = 1 kernel with TMA-fed weights in gemm_sm90_tma.cuh (it shares the chunk loop and epilogue).
+// the M = 1 kernel with TMA-fed weights in gemm_sm90_tma.cuh (it shares the chunk loop and epilogue), the M = 1
+// row GEMV in gemm_sm90_gemv.cuh (it shares the chunk loop).
 //
 // Hopper has no FP4 MMA, so each warp streams 16 weight rows with 16-byte loads, decodes E2M1 x E4M3 into
 // exact BF16/FP16 products in registers (the weight is the 16-row operand A) and multiplies them with 8*MT
@@ -694,6 +695,7 @@ cudaError_t allow_dynamic_smem(int bytes) {
 
 #include "gemm_sm90_wgmma.cuh"
 #include "gemm_sm90_tma.cuh"
+#include "gemm_sm90_gemv.cuh"
 
 namespace nvfp4_cutlass {
 namespace {
@@ -721,9 +723,13 @@ cudaError_t launch_sync(const GemmParams& p, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
-template <int ACT, int MT, int WARPS, int U, int STAGES, int KERNEL, int RG>
+template <int ACT, int MT, int WARPS, int U, int STAGES, int KERNEL, int WR>
 cudaError_t launch_one(const GemmParams& p, cudaStream_t stream) {
-  if constexpr (KERNEL == kKernelTmaM1) {  // gemm_sm90_tma.cuh: unroll = 128-wide chunks a stage
+  constexpr int RG = WR / 16;  // 16-row groups a warp (mma.sync kernels)
+  if constexpr (KERNEL == kKernelGemv) {  // gemm_sm90_gemv.cuh: unroll = K steps in flight, WR rows a warp
+    static_assert(MT == 1 && STAGES == 1 && WR % 2 == 0 && WR <= 8, "row GEMV configurations: tile_m 8, 2-8 rows");
+    return launch_gemv<ACT, WARPS, U, WR>(p, stream);
+  } else if constexpr (KERNEL == kKernelTmaM1) {  // gemm_sm90_tma.cuh: unroll = 128-wide chunks a stage
     static_assert(MT == 1 && RG == 1, "TMA configurations: tile_m 8, 16 weight rows a warp");
     return launch_tma_m1<ACT, WARPS, STAGES, 64 * U>(p, stream);
   } else if constexpr (KERNEL == kKernelWgmma) {  // tile_m is the wgmma N, warps come in warpgroups
@@ -748,20 +754,22 @@ cudaError_t launch_gemm_nvfp4(const GemmParams& p, GemmConfig cfg, cudaStream_t 
 // its static ring, warps * stages * 2.25 KiB, must stay under 48 KiB). wgmma kernels (kernel 1): tile_m is the
 // wgmma N (8, 16, 64, 128, 256), warps 4 per warpgroup of 64 weight rows, stages the depth of the ring (>= 3).
 // The M = 1 kernel with TMA-fed weights (kernel 2): tile_m 8, unroll = 128-wide chunks a stage (2 or 4), stages the
-// depth of each warp's ring.
+// depth of each warp's ring. The M = 1 row GEMV (kernel 3): tile_m 8, unroll = 1024-wide K steps of weight loads in
+// flight a lane (registers), stages 1, warp_rows = weight rows a warp (2-8, in pairs).
 // CI compiles the base list; the GPU machine builds with NVFP4_CUTLASS_ALL_TACTICS for the extra ones.
 #define NVFP4_BASE_CONFIGS(X)                                                                              \
   X(8, 4, 2, 1, 0, 16) X(16, 4, 2, 1, 0, 16) X(32, 4, 1, 1, 0, 16) X(64, 4, 1, 1, 0, 16) X(8, 8, 1, 4, 0, 16)    \
   X(8, 4, 1, 8, 0, 16) X(16, 4, 1, 4, 0, 16) X(32, 4, 1, 4, 0, 16) X(64, 8, 1, 4, 0, 16) X(64, 4, 1, 4, 1, 16)   \
   X(128, 8, 1, 4, 1, 16) X(256, 8, 1, 3, 1, 16) X(8, 4, 1, 4, 0, 32) X(16, 4, 1, 4, 0, 32) X(16, 4, 1, 4, 1, 16)    \
-  X(8, 4, 4, 3, 2, 16)
+  X(8, 4, 4, 3, 2, 16) X(8, 8, 1, 1, 3, 4) X(8, 8, 2, 1, 3, 4) X(8, 4, 1, 1, 3, 4) X(8, 8, 2, 1, 3, 2)
 #ifdef NVFP4_CUTLASS_ALL_TACTICS
 #define NVFP4_EXTRA_CONFIGS(X)                                                                             \
   X(8, 4, 2, 2, 0, 16) X(16, 4, 2, 2, 0, 16) X(8, 4, 1, 6, 0, 16) X(16, 4, 1, 6, 0, 16) X(16, 4, 1, 8, 0, 16)    \
   X(16, 8, 1, 4, 0, 16) X(8, 4, 1, 4, 0, 16) X(32, 4, 2, 1, 0, 16) X(32, 8, 1, 4, 0, 16) X(64, 4, 1, 4, 0, 16)   \
   X(64, 8, 1, 3, 0, 16) X(128, 8, 1, 3, 0, 16) X(128, 4, 1, 3, 0, 16) X(64, 8, 1, 4, 1, 16)                      \
   X(128, 4, 1, 4, 1, 16) X(8, 4, 1, 4, 1, 16) X(8, 4, 1, 8, 1, 16) X(8, 8, 1, 4, 1, 16) X(16, 8, 1, 4, 1, 16)     \
-  X(16, 4, 1, 8, 1, 16) X(8, 4, 4, 4, 2, 16) X(8, 8, 2, 3, 2, 16) X(8, 8, 2, 4, 2, 16)
+  X(16, 4, 1, 8, 1, 16) X(8, 4, 4, 4, 2, 16) X(8, 8, 2, 3, 2, 16) X(8, 8, 2, 4, 2, 16) X(8, 16, 1, 1, 3, 2)    \
+  X(8, 8, 1, 1, 3, 2) X(8, 16, 2, 1, 3, 2) X(8, 4, 1, 1, 3, 6) X(8, 16, 1, 1, 3, 4) X(8, 4, 2, 1, 3, 4)
 #else
 #define NVFP4_EXTRA_CONFIGS(X)
 #endif
@@ -771,6 +779,6 @@ cudaError_t launch_gemm_nvfp4(const GemmParams& p, GemmConfig cfg, cudaStream_t 
 #define NVFP4_CONFIG_CASE(TM, W, U, S, KN, WR)                                                          \
   if (cfg.tile_m == TM && cfg.warps == W && cfg.unroll == U && cfg.stages == S && cfg.kernel == KN &&   \
       cfg.warp_rows == WR)                                                                               \
-    return launch_one<NVFP4_ACT, TM / 8, W, U, S, KN, WR / 16>(p, stream);
+    return launch_one<NVFP4_ACT, TM / 8, W, U, S, KN, WR>(p, stream);
 
 }  // namespace nvfp4_cutlass

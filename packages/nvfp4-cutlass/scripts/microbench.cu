@@ -9,6 +9,7 @@
 //   ./microbench gemm                  # GEMMs only, M 16..1024 (the wgmma range)
 //   ./microbench wgmma                 # the wgmma kernels only, M 64..4096
 //   ./microbench decode                # GEMMs only, M 1, 8 and 16
+//   ./microbench m1                    # M = 1 and the memory probes
 //   ./microbench read                  # memory-pattern probes only
 //   ./microbench quantize              # the quantize kernel (bf16/fp16, both scale layouts) against a copy
 //   ./microbench N K M tile_m warps unroll stages kernel split [warp_rows]   (kernel: GemmKernel)   # one case (for ncu)
@@ -181,14 +182,16 @@ float host_bf16(uint16_t h) {
 }
 std::string config_name(const GemmConfig& c) {
   return "tm" + std::to_string(c.tile_m) + "_w" + std::to_string(c.warps) + "_u" + std::to_string(c.unroll) + "_s" +
-         std::to_string(c.stages) + (c.kernel == kKernelTmaM1 ? "_tma" : c.kernel == kKernelWgmma ? "_wgmma" : "") + (c.warp_rows == 32 ? "_r32" : "");
+         std::to_string(c.stages) + (c.kernel == kKernelTmaM1 ? "_tma" : c.kernel == kKernelWgmma ? "_wgmma" : c.kernel == kKernelGemv ? "_gemv" : "") +
+         (c.warp_rows != 16 ? "_r" + std::to_string(c.warp_rows) : "");
 }
 
 int check_all(const GemmConfig* cfgs, int ncfg) {
   const float e2m1[8] = {0.f, .5f, 1.f, 1.5f, 2.f, 3.f, 4.f, 6.f};
   int bad = 0;
   for (int m : {1, 5, 16, 40, 100, 130})
-  for (int k : {512, 640}) {  // 4 and 5 chunks (the wgmma kernel pairs chunks)
+  for (int k : {512, 640, 3200}) {  // 4 and 5 chunks (the wgmma kernel pairs chunks); 25 (3+ GEMV steps)
+    if (k == 3200 && m > 16) continue;
     Problem pr(200, k, m);  // N not a multiple of the tile
     std::vector<uint8_t> w((size_t)pr.n * pr.k / 2), sc((size_t)pr.n * pr.k / 16);
     std::vector<uint16_t> x((size_t)m * pr.k);
@@ -298,10 +301,12 @@ int main(int argc, char** argv) {
   }
   const bool read_only = argc == 2 && std::strcmp(argv[1], "read") == 0;  // memory-pattern probes only
   const bool decode_only = argc == 2 && std::strcmp(argv[1], "decode") == 0;  // GEMMs only, M 1, 8, 16
+  const bool m1_only = argc == 2 && std::strcmp(argv[1], "m1") == 0;  // M = 1 and the memory probes
   const bool wgmma_only = argc == 2 && std::strcmp(argv[1], "wgmma") == 0;  // wgmma kernels, M 64..4096
   const bool gemm_only = decode_only || wgmma_only || (argc == 2 && std::strcmp(argv[1], "gemm") == 0);  // M 16..1024
   const int shapes[][2] = {{8192, 8192}, {57344, 8192}, {8192, 28672}, {6144, 4096}};
   const std::vector<int> ms = decode_only ? std::vector<int>{1, 8, 16}
+                              : m1_only   ? std::vector<int>{1}
                               : wgmma_only ? std::vector<int>{64, 256, 1024, 4096}
                               : gemm_only ? std::vector<int>{16, 64, 128, 256, 1024}
                                         : std::vector<int>{1, 8, 16, 32, 64, 128, 256};
@@ -342,7 +347,7 @@ int main(int argc, char** argv) {
         const int tile = cfgs[i].tile_m;  // the tiles the Python heuristic would offer for this M
         if (wgmma_only && cfgs[i].kernel != kKernelWgmma) continue;
         const bool wg = cfgs[i].kernel == kKernelWgmma;
-        if (cfgs[i].kernel == kKernelTmaM1 ? m != 1
+        if (cfgs[i].kernel == kKernelTmaM1 || cfgs[i].kernel == kKernelGemv ? m != 1
             : wg && tile <= 16 ? (m > 16 || tile != std::max(8, m))
             : wg                          ? m < 16
             : m <= 32                     ? tile != std::max(8, m)

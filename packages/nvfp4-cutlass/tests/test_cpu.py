@@ -10,7 +10,15 @@ import torch
 import nvfp4
 from nvfp4.problem import GemmProblem
 from nvfp4_cutlass import CutlassBackend, CutlassQuantizer, CutlassTactic, valid_tactics
-from nvfp4_cutlass.tactics import BASE_CONFIGS, KERNEL_TMA_M1, TMA_M1_MAX_SLICE_CHUNKS, chunks_per_split, is_valid
+from nvfp4_cutlass.tactics import (
+    BASE_CONFIGS,
+    GEMV_MAX_SLICE_CHUNKS,
+    KERNEL_GEMV,
+    KERNEL_TMA_M1,
+    TMA_M1_MAX_SLICE_CHUNKS,
+    chunks_per_split,
+    is_valid,
+)
 
 CUDA = torch.device("cuda")
 
@@ -92,7 +100,7 @@ def test_heuristic_small_m_fills_the_gpu():
 
 def test_heuristic_split_follows_the_sm_count():
     # fewer SMs (an H100 PCIe has 114, an H20 78) want fewer K slices to fill them
-    p = problem(1, 8192, 8192)
+    p = problem(2, 8192, 8192)
     full = valid_tactics(p, BASE_CONFIGS, sm_count=132)[0]
     small = valid_tactics(p, BASE_CONFIGS, sm_count=66)[0]
     assert full.config == small.config
@@ -163,14 +171,14 @@ def test_w4a4_act_fp16_tactics():
     # decode below that
     for m in (1, 16, 32, 33, 64, 300, 4096):
         ts = valid_tactics(problem(m, 8192, 8192, "nvfp4"), BASE_CONFIGS)
-        rest = [t for t in ts if not t.tma_m1]
+        rest = [t for t in ts if not t.tma_m1]  # the row GEMV (M = 1) decodes in-kernel or takes act_fp16 too
         fp16 = [t for t in rest if t.act_fp16]
         assert rest[0].act_fp16 == (m >= 33) and len(fp16) * 2 == len(rest)
         assert [dataclasses.replace(t, act_fp16=False) for t in fp16] == [t for t in rest if not t.act_fp16]
         # the TMA M = 1 kernel decodes a W4A4 activation row itself (first) or takes it through act_fp16
         tma = [t for t in ts if t.tma_m1]
         assert bool(tma) == (m == 1) and {t.act_fp16 for t in tma} == ({False, True} if m == 1 else set())
-        assert m != 1 or (ts[0].tma_m1 and not ts[0].act_fp16)
+        assert m != 1 or (ts[0].gemv and not ts[0].act_fp16)
     assert not any(t.act_fp16 for t in valid_tactics(problem(300, 8192, 8192, "bf16"), BASE_CONFIGS))
     t = CutlassTactic(128, 128, 1, 1, 4, True, act_fp16=True)
     assert is_valid(problem(300, 8192, 8192, "nvfp4"), t, BASE_CONFIGS) is None
@@ -180,10 +188,10 @@ def test_w4a4_act_fp16_tactics():
 def test_tma_m1_rules():
     # the TMA kernel runs M = 1 with bf16, fp16 or NVFP4 activations, linear scales, K % 256 == 0 and slices it can
     # stage
-    t = valid_tactics(problem(1, 8192, 8192), BASE_CONFIGS)[0]
-    assert t.tma_m1 and t.config[4] == KERNEL_TMA_M1 and t.split_k == 2
-    assert valid_tactics(problem(1, 8192, 8192, "fp16"), BASE_CONFIGS)[0].tma_m1
-    assert not valid_tactics(problem(1, 8192, 8192, layout="swizzled"), BASE_CONFIGS)[0].tma_m1
+    t = next(t for t in valid_tactics(problem(1, 8192, 8192), BASE_CONFIGS) if t.tma_m1)
+    assert t.config[4] == KERNEL_TMA_M1 and t.split_k == 2
+    assert any(t.tma_m1 for t in valid_tactics(problem(1, 8192, 8192, "fp16"), BASE_CONFIGS))
+    assert not any(t.tma_m1 for t in valid_tactics(problem(1, 8192, 8192, layout="swizzled"), BASE_CONFIGS))
     assert not any(t.tma_m1 for t in valid_tactics(problem(1, 8192, 8320), BASE_CONFIGS))
     assert not any(t.tma_m1 for t in valid_tactics(problem(2, 8192, 8192), BASE_CONFIGS))
     assert not any(t.tma_m1 for t in valid_tactics(problem(1, 8192, 8192, "fp32"), BASE_CONFIGS))
@@ -206,6 +214,32 @@ def test_tma_m1_rules():
     assert "different kernels" in is_valid(problem(1, 8192, 8192), dataclasses.replace(tma, wgmma=True),
                                            BASE_CONFIGS | {(8, 4, 4, 3, 1, 16)})
     assert "not compiled" in is_valid(problem(1, 8192, 8192), dataclasses.replace(tma, stages=5), BASE_CONFIGS)
+
+
+def test_gemv_rules():
+    # the row GEMV runs M = 1 with bf16, fp16 or NVFP4 activations, either scale layout, K % 32 == 0 and slices it
+    # can stage; it comes first at M = 1 (H200 microbench: 8192x8192 21.9 -> 19.0 us against the TMA kernel)
+    for a_format in ("bf16", "fp16", "nvfp4"):
+        for layout in ("linear", "swizzled"):
+            t = valid_tactics(problem(1, 8192, 8192, a_format, layout=layout), BASE_CONFIGS)[0]
+            assert t.gemv and t.config[4] == KERNEL_GEMV and t.warp_rows in (2, 4) and not t.act_fp16
+    assert valid_tactics(problem(1, 8192, 8192), BASE_CONFIGS)[0].split_k == 1
+    assert not any(t.gemv for t in valid_tactics(problem(2, 8192, 8192), BASE_CONFIGS))
+    assert not any(t.gemv for t in valid_tactics(problem(1, 8192, 8208), BASE_CONFIGS))  # K % 32 == 16
+    assert any(t.gemv for t in valid_tactics(problem(1, 8192, 8224), BASE_CONFIGS))
+    # long K: the heuristic raises the split until a slice fits the staged activation row
+    long = [t for t in valid_tactics(problem(1, 4096, 57344), BASE_CONFIGS) if t.gemv]
+    assert long and all(chunks_per_split(57344, t.split_k) <= GEMV_MAX_SLICE_CHUNKS for t in long)
+    gemv = valid_tactics(problem(1, 8192, 8192), BASE_CONFIGS)[0]
+    for p, words in ((problem(2, 8192, 8192), "M = 1 only"), (problem(1, 8192, 8208), "K % 32"),
+                     (problem(1, 8192, 8192, "fp32"), "NVFP4 activation")):
+        assert words in is_valid(p, gemv, BASE_CONFIGS)
+    assert "stages at most" in is_valid(problem(1, 4096, 57344), gemv, BASE_CONFIGS)
+    assert is_valid(problem(1, 8192, 8192, "nvfp4"), dataclasses.replace(gemv, act_fp16=True), BASE_CONFIGS) is None
+    assert "different kernels" in is_valid(problem(1, 8192, 8192), dataclasses.replace(gemv, tma_m1=True),
+                                           BASE_CONFIGS)
+    assert "not compiled" in is_valid(problem(1, 8192, 8192), dataclasses.replace(gemv, warp_rows=16, tile_n=128),
+                                      BASE_CONFIGS)
 
 
 def test_tactic_is_frozen_and_hashable():

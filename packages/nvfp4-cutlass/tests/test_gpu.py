@@ -8,7 +8,7 @@ from nvfp4.problem import GemmProblem
 from nvfp4.testing.numerics import assert_close_to_reference, make_problem_inputs
 from nvfp4_cutlass import CutlassBackend, CutlassTactic
 from nvfp4_cutlass.native import compiled_configs
-from nvfp4_cutlass.tactics import KERNEL_TMA_M1, KERNEL_WGMMA, is_valid
+from nvfp4_cutlass.tactics import KERNEL_GEMV, KERNEL_TMA_M1, KERNEL_WGMMA, is_valid
 
 be = CutlassBackend()
 pytestmark = pytest.mark.skipif(not be.availability().ok, reason=f"cutlass unavailable: {be.availability().reason}")
@@ -60,6 +60,20 @@ def test_wgmma_configurations(a_format, out_dtype):
                 _run(m, n, k, a_format, layout, out_dtype, t)
 
 
+def _m1_sweep(configs, shapes, tactic, layout, a_format, out_dtype, least):
+    """Run every configuration at M = 1 over its (n, k) shapes and splits 1, 3, 5 wherever the tactic is valid."""
+    for cfg in configs:
+        ran = 0
+        for n, k in shapes(cfg):
+            for split in (1, 3, 5):
+                t, lay = tactic(cfg, split), layout(n, split)
+                if is_valid(GemmProblem(1, n, k, a_format, out_dtype, True, lay, torch.device("cuda")), t):
+                    continue
+                _run(1, n, k, a_format, lay, out_dtype, t)
+                ran += 1
+        assert ran >= least, cfg
+
+
 @pytest.mark.parametrize("a_format", _A_FORMATS)
 @pytest.mark.parametrize("out_dtype", [torch.bfloat16, torch.float16, torch.float32])
 def test_tma_m1_configurations(a_format, out_dtype):
@@ -68,16 +82,27 @@ def test_tma_m1_configurations(a_format, out_dtype):
     # split-K; W4A4 with the packed row decoded while staged, and through the dequantized FP16 activation
     assert _TMA_M1, "the build has TMA M = 1 configurations"
     a_format, act_fp16 = a_format.split("-")[0], a_format.endswith("act_fp16")
-    for tm, warps, unroll, stages, _, _ in _TMA_M1:
-        ran = 0
-        for n, k in ((1, 256), (13, 768), (16 * warps + 5, 1280), (300, 4096), (70, 24576)):
-            for split in (1, 3, 5):
-                t = CutlassTactic(tm, 16 * warps, split, unroll, stages, tma_m1=True, act_fp16=act_fp16)
-                if is_valid(GemmProblem(1, n, k, a_format, out_dtype, True, "linear", torch.device("cuda")), t):
-                    continue
-                _run(1, n, k, a_format, "linear", out_dtype, t)
-                ran += 1
-        assert ran >= 6, (tm, warps, unroll, stages)
+    _m1_sweep(_TMA_M1, lambda c: ((1, 256), (13, 768), (16 * c[1] + 5, 1280), (300, 4096), (70, 24576)),
+              lambda c, split: CutlassTactic(c[0], 16 * c[1], split, c[2], c[3], tma_m1=True, act_fp16=act_fp16),
+              lambda n, split: "linear", a_format, out_dtype, least=6)
+
+
+_GEMV = sorted(c for c in (compiled_configs() or ()) if c[4] == KERNEL_GEMV)
+
+
+@pytest.mark.parametrize("a_format", _A_FORMATS)
+@pytest.mark.parametrize("out_dtype", [torch.bfloat16, torch.float16, torch.float32])
+def test_gemv_configurations(a_format, out_dtype):
+    # every compiled row-GEMV configuration: N = 1, N below a warp's rows and past the CTA tile, K from one 32-value
+    # segment (most lanes past K) to the longest slice it stages and past it, slices ending inside a 1024-wide step,
+    # split-K, both scale layouts; W4A4 with the packed row decoded while staged, and through the dequantized FP16
+    # activation
+    assert _GEMV, "the build has row-GEMV configurations"
+    a_format, act_fp16 = a_format.split("-")[0], a_format.endswith("act_fp16")
+    _m1_sweep(_GEMV, lambda c: ((1, 32), (3, 96), (c[5] * c[1] + 5, 1280), (300, 4160), (70, 24576), (40, 28672)),
+              lambda c, split: CutlassTactic(c[0], c[5] * c[1], split, c[2], c[3], False, c[5], act_fp16=act_fp16,
+                                             gemv=True),
+              lambda n, split: "swizzled" if (n + split) % 2 else "linear", a_format, out_dtype, least=10)
 
 
 _TWO_GROUPS = sorted(c for c in (compiled_configs() or ()) if c[5] == 32)

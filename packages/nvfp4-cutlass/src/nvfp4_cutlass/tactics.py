@@ -20,6 +20,12 @@ the cp.async ring (stages >= 3), warps in whole warpgroups, and split_k = 1 for 
 in shared memory once (W4A4: decoded to FP16 on the way, or already FP16 with ``act_fp16``). It needs M = 1,
 linear scales, K % 256 == 0 and split-K slices of an even number of chunks, at most TMA_M1_MAX_SLICE_CHUNKS.
 
+``gemv = True`` runs the M = 1 kernel that reads whole weight rows (csrc/gemm_sm90_gemv.cuh): each warp owns
+``warp_rows`` (2 or 4) rows, each lane 16 consecutive bytes of them a 1024-wide K step, and mma.sync multiplies
+them with the matching activations on the diagonal of the MMA (D[i][i] sums one row's products). The weights
+load into a register ring of ``unroll`` steps (``stages`` is 1). It needs M = 1, K % 32 == 0 and split-K slices of
+at most GEMV_MAX_SLICE_CHUNKS chunks (the CTA stages the slice's activations).
+
 ``act_fp16 = True`` (W4A4 only) first dequantizes the NVFP4 activation to FP16 in one pass (E2M1 x E4M3 is exact
 in FP16; the global scale goes into alpha) and then runs the FP16 weight-only kernel of the same configuration:
 the same products, but the activations are decoded once instead of once for every weight tile that reads them,
@@ -48,12 +54,13 @@ TARGET_WARPS_PER_SM = {8: 16, 16: 8, 32: 8, 64: 8, 128: 8, 256: 8}
 #: four sets at split 4, 29.8 us).
 WGMMA_NARROW_TARGET_WARPS_PER_SM = 16
 #: Kernel families in a configuration's fifth field (csrc/kernels.h GemmKernel).
-KERNEL_MMA_SYNC, KERNEL_WGMMA, KERNEL_TMA_M1 = 0, 1, 2
+KERNEL_MMA_SYNC, KERNEL_WGMMA, KERNEL_TMA_M1, KERNEL_GEMV = 0, 1, 2, 3
 #: Configurations every build compiles (tile_m, warps, unroll, stages, kernel, warp_rows); CI builds only these.
 BASE_CONFIGS = frozenset({(8, 4, 2, 1, 0, 16), (16, 4, 2, 1, 0, 16), (32, 4, 1, 1, 0, 16), (64, 4, 1, 1, 0, 16),
                           (8, 8, 1, 4, 0, 16), (8, 4, 1, 8, 0, 16), (16, 4, 1, 4, 0, 16), (32, 4, 1, 4, 0, 16),
                           (64, 8, 1, 4, 0, 16), (64, 4, 1, 4, 1, 16), (128, 8, 1, 4, 1, 16), (256, 8, 1, 3, 1, 16),
-                          (8, 4, 1, 4, 0, 32), (16, 4, 1, 4, 0, 32), (16, 4, 1, 4, 1, 16), (8, 4, 4, 3, 2, 16)})
+                          (8, 4, 1, 4, 0, 32), (16, 4, 1, 4, 0, 32), (16, 4, 1, 4, 1, 16), (8, 4, 4, 3, 2, 16),
+                          (8, 8, 1, 1, 3, 4), (8, 8, 2, 1, 3, 4), (8, 4, 1, 1, 3, 4), (8, 8, 2, 1, 3, 2)})
 #: From this many stages on, the weights stream through a cp.async shared-memory ring (whole 128-wide chunks).
 CP_ASYNC_STAGES = 3
 TILE_MS = (8, 16, 32, 64, 128, 256)
@@ -69,9 +76,13 @@ MAX_SPLIT_K = 64
 #: 140.2 against 141.0 us, 8192x28672 79.7 against 84.7). With four A register sets in flight (2026-12-01) it won
 #: those too (57344x8192 136.8 against 140.7 us, 8192x28672 75.1 against 88.8): it comes first at every size.
 #: The TMA M = 1 kernel (H200, 2026-12-01, microbench, best split) against (8, 8, 1, 4, 0, 16): 8192x8192 24.3 ->
-#: 22.3 us, 57344x8192 106.8 -> 93.7, 8192x28672 56.4 -> 52.7, 6144x4096 14.9 -> 14.9; it comes first at M = 1.
+#: 22.3 us, 57344x8192 106.8 -> 93.7, 8192x28672 56.4 -> 52.7, 6144x4096 14.9 -> 14.9.
+#: The row GEMV (H200, 2026-12-01, microbench, best split) against the TMA kernel: 8192x8192 21.9 -> 19.0 us,
+#: 6144x4096 14.1 -> 11.3, 57344x8192 and 8192x28672 within the run-to-run spread (results/h200-2026-12-01-gemv.txt);
+#: it comes first at M = 1 and the TMA kernel stays a candidate.
 PREFERRED = {
-    8: ((8, 4, 4, 3, 2, 16), (8, 8, 1, 4, 0, 16), (8, 4, 1, 4, 0, 32), (8, 4, 1, 4, 0, 16), (8, 4, 1, 8, 0, 16),
+    8: ((8, 8, 1, 1, 3, 4), (8, 8, 2, 1, 3, 4), (8, 4, 1, 1, 3, 4), (8, 8, 2, 1, 3, 2), (8, 4, 4, 3, 2, 16),
+        (8, 8, 1, 4, 0, 16), (8, 4, 1, 4, 0, 32), (8, 4, 1, 4, 0, 16), (8, 4, 1, 8, 0, 16),
         (8, 4, 2, 1, 0, 16), (8, 4, 1, 4, 1, 16)),
     16: ((16, 4, 1, 4, 1, 16), (16, 4, 1, 4, 0, 16), (16, 4, 1, 4, 0, 32), (16, 4, 1, 6, 0, 16),
          (16, 4, 2, 1, 0, 16)),
@@ -88,6 +99,12 @@ TMA_M1_MAX_SLICE_CHUNKS = 192
 #: Resident warps per SM the split heuristic aims for with the TMA M = 1 kernel (its rings and activation slice
 #: allow about 12; split 2 measured best on the large layers).
 TMA_M1_TARGET_WARPS_PER_SM = 8
+#: Longest split-K slice of the row GEMV, in chunks: the CTA stages the slice's activations (48 KiB).
+GEMV_MAX_SLICE_CHUNKS = 192
+#: Resident warps per SM the split heuristic aims for with the row GEMV.
+GEMV_TARGET_WARPS_PER_SM = 16
+#: Weight rows a warp may own in the row GEMV (pairs: the two halves of an MMA's rows; 6 and 8 in ALL_TACTICS builds).
+GEMV_WARP_ROWS = (2, 4, 6, 8)
 #: From this M on, W4A4 problems list the act_fp16 tactics (dequantize the activation once, then FP16) first.
 ACT_FP16_FIRST_M = 33
 
@@ -103,6 +120,7 @@ class CutlassTactic:
     warp_rows: int = 16  # weight rows a warp owns: 16, or 32 (two row groups sharing the activation reads)
     act_fp16: bool = False  # W4A4: dequantize the activation to FP16 first, then run the FP16 kernel
     tma_m1: bool = False  # the M = 1 kernel with TMA-fed weights (unroll: chunks a stage)
+    gemv: bool = False  # the M = 1 kernel reading whole weight rows (unroll: 1024-wide K steps in flight)
 
     @property
     def warps(self) -> int:
@@ -110,6 +128,8 @@ class CutlassTactic:
 
     @property
     def kernel(self) -> int:
+        if self.gemv:
+            return KERNEL_GEMV
         return KERNEL_TMA_M1 if self.tma_m1 else KERNEL_WGMMA if self.wgmma else KERNEL_MMA_SYNC
 
     @property
@@ -139,10 +159,20 @@ def _even_slices(k: int, split: int) -> int:
     return 1
 
 
+def _fitting_slices(k: int, split: int, most_chunks: int) -> int:
+    """``split``, raised until every slice has at most ``most_chunks`` chunks (kernels that stage a slice)."""
+    split = _normalized_split(k, split)
+    while chunks_per_split(k, split) > most_chunks and split < MAX_SPLIT_K:
+        split = _normalized_split(k, split + 1)
+    return split
+
+
 def heuristic_split(problem: GemmProblem, tile_m: int, tile_n: int, warps: int, sm_count: int = SM_COUNT,
                     kernel: int = KERNEL_MMA_SYNC) -> int:
     tiles = math.ceil(problem.n / tile_n) * math.ceil(problem.m / tile_m)
-    if kernel == KERNEL_TMA_M1:
+    if kernel == KERNEL_GEMV:
+        target = GEMV_TARGET_WARPS_PER_SM
+    elif kernel == KERNEL_TMA_M1:
         target = TMA_M1_TARGET_WARPS_PER_SM
     elif kernel == KERNEL_WGMMA and tile_m <= 16:
         target = WGMMA_NARROW_TARGET_WARPS_PER_SM
@@ -185,8 +215,10 @@ def valid_tactics(problem: GemmProblem, compiled: frozenset | None = None,
         tm, warps, unroll, stages, kernel, rows = cfg
         if kernel == KERNEL_TMA_M1:
             split = _even_slices(problem.k, split)
+        elif kernel == KERNEL_GEMV:
+            split = _fitting_slices(problem.k, split, GEMV_MAX_SLICE_CHUNKS)
         t = CutlassTactic(tm, rows * warps, _normalized_split(problem.k, split), unroll, stages,
-                          kernel == KERNEL_WGMMA, rows, tma_m1=kernel == KERNEL_TMA_M1)
+                          kernel == KERNEL_WGMMA, rows, tma_m1=kernel == KERNEL_TMA_M1, gemv=kernel == KERNEL_GEMV)
         if t not in out and is_valid(problem, t, compiled) is None:
             out.append(t)
 
@@ -220,7 +252,8 @@ def is_valid(problem: GemmProblem, tactic: object, compiled: frozenset | None = 
         from .native import compiled_configs
 
         compiled = compiled_configs() or BASE_CONFIGS
-    if tactic.warp_rows not in (16, 32) or tactic.tile_n % tactic.warp_rows or tactic.config not in compiled:
+    rows = GEMV_WARP_ROWS if tactic.gemv else (16, 32)
+    if tactic.warp_rows not in rows or tactic.tile_n % tactic.warp_rows or tactic.config not in compiled:
         return f"{tactic} is not compiled into this build (compiled: {sorted(compiled)})"
     if tactic.act_fp16 and problem.a_format != "nvfp4":
         return f"act_fp16 dequantizes an NVFP4 activation; this problem's is {problem.a_format}"
@@ -228,7 +261,11 @@ def is_valid(problem: GemmProblem, tactic: object, compiled: frozenset | None = 
         reason = _tma_m1_invalid(problem, tactic)
         if reason is not None:
             return reason
-    if tactic.stages >= CP_ASYNC_STAGES and problem.k % K_CHUNK:
+    if tactic.gemv:
+        reason = _gemv_invalid(problem, tactic)
+        if reason is not None:
+            return reason
+    elif tactic.stages >= CP_ASYNC_STAGES and problem.k % K_CHUNK:
         return f"stages={tactic.stages} (cp.async ring) needs K % {K_CHUNK} == 0, got K={problem.k}"
     if tactic.wgmma and tactic.tile_m == 256 and tactic.split_k > 1:
         return "the wgmma kernel with tile_m=256 runs split_k=1 only (its split-K epilogue would spill)"
@@ -255,5 +292,20 @@ def _tma_m1_invalid(problem: GemmProblem, tactic: CutlassTactic) -> str | None:
                 f"16-byte aligned), split_k={tactic.split_k} leaves {chunks_per_split(problem.k, tactic.split_k)}")
     if chunks_per_split(problem.k, tactic.split_k) > TMA_M1_MAX_SLICE_CHUNKS:
         return (f"the TMA kernel (tma_m1) stages at most {TMA_M1_MAX_SLICE_CHUNKS * K_CHUNK} K values a slice, "
+                f"split_k={tactic.split_k} leaves {chunks_per_split(problem.k, tactic.split_k) * K_CHUNK}")
+    return None
+
+
+def _gemv_invalid(problem: GemmProblem, tactic: CutlassTactic) -> str | None:
+    if tactic.wgmma or tactic.tma_m1:
+        return "gemv, tma_m1 and wgmma are different kernels"
+    if problem.m != 1:
+        return f"the row GEMV (gemv) runs M = 1 only, got M={problem.m}"
+    if problem.a_format not in ("bf16", "fp16", "nvfp4"):
+        return f"the row GEMV (gemv) multiplies a bf16, fp16 or NVFP4 activation, got {problem.a_format}"
+    if problem.k % 32:
+        return f"the row GEMV (gemv) needs K % 32 == 0 (whole 32-value segments), got K={problem.k}"
+    if chunks_per_split(problem.k, tactic.split_k) > GEMV_MAX_SLICE_CHUNKS:
+        return (f"the row GEMV (gemv) stages at most {GEMV_MAX_SLICE_CHUNKS * K_CHUNK} K values a slice, "
                 f"split_k={tactic.split_k} leaves {chunks_per_split(problem.k, tactic.split_k) * K_CHUNK}")
     return None
