@@ -55,6 +55,16 @@ __device__ __forceinline__ void store_out(const GemmParams& p, int m, int n, flo
   }
 }
 
+// The accumulator's multiplier: the global scales, and for BF16-decoded weights the 2^kBf16WeightLog2Scale they
+// carry (decode_word_bf16; the power of two is exact here). FP16 activations may be a dequantized NVFP4 one
+// (act_fp16 tactics), whose global scale comes along as a_gs.
+template <int ACT>
+__device__ __forceinline__ float epilogue_alpha(const GemmParams& p) {
+  return ACT == kActNVFP4 ? __ldg(p.b_gs) * __ldg(p.a_gs)
+         : ACT == kActBF16 ? __ldg(p.b_gs) * (float)(1 << kBf16WeightLog2Scale)
+                           : __ldg(p.b_gs) * (p.a_gs ? __ldg(p.a_gs) : 1.f);
+}
+
 // Epilogue of one CTA tile: split-K publication and reduction by the last CTA to arrive, then alpha, bias,
 // cast and store. acc(r) is this thread's MMA accumulators (D^T fragments: rows n, columns m) of its warp's
 // row group r, weight rows n_base + 16 r ... + 15 (RG groups: 16 or 32 weight rows a warp; every group is
@@ -105,11 +115,7 @@ __device__ __forceinline__ void finish_tile(const GemmParams& p, Acc&& acc, int 
     if (threadIdx.x == 0) p.counters[tile] = 0u;  // ready for the next launch (CUDA-graph replays included)
   }
 
-  // BF16-decoded weights carry 2^-kBf16WeightLog2Scale (decode_word_bf16); the power of two is exact here.
-  // FP16 activations may be a dequantized NVFP4 one (act_fp16 tactics), whose global scale comes along as a_gs.
-  const float alpha = ACT == kActNVFP4 ? __ldg(p.b_gs) * __ldg(p.a_gs)
-                      : ACT == kActBF16 ? __ldg(p.b_gs) * (float)(1 << kBf16WeightLog2Scale)
-                                        : __ldg(p.b_gs) * (p.a_gs ? __ldg(p.a_gs) : 1.f);
+  const float alpha = epilogue_alpha<ACT>(p);
 #pragma unroll
   for (int grp = 0; grp < RG; ++grp)
 #pragma unroll

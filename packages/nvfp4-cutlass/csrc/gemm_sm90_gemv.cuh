@@ -162,10 +162,7 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_gemv_kernel(const GemmParams 
     }
     if (threadIdx.x == 0) p.counters[blockIdx.x] = 0u;  // ready for the next launch (CUDA-graph replays included)
   }
-  const float alpha = ACT == kActNVFP4 ? __ldg(p.b_gs) * __ldg(p.a_gs)
-                      : ACT == kActBF16 ? __ldg(p.b_gs) * (float)(1 << kBf16WeightLog2Scale)
-                                        : __ldg(p.b_gs) * (p.a_gs ? __ldg(p.a_gs) : 1.f);
-  if (owner) store_out(p, 0, n, mine, alpha);
+  if (owner) store_out(p, 0, n, mine, epilogue_alpha<ACT>(p));
 }
 
 template <int ACT, int WARPS, int U, int R>

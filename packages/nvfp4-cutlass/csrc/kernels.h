@@ -30,13 +30,13 @@ struct GemmParams {
 
 // Kernel families: mma.sync with per-warp activation registers (cp.async ring, register stages or the shared
 // activation tile), the warpgroup-MMA kernel, the M = 1 kernel with TMA-fed weights (unroll = chunks a stage), and
-// the M = 1 kernel reading whole weight rows (unroll = 1024-wide K steps in flight, warp_rows = 2 or 4 rows a warp).
+// the M = 1 kernel reading whole weight rows (unroll = 1024-wide K steps in flight, warp_rows = 2-8 rows a warp).
 enum GemmKernel : int { kKernelMmaSync = 0, kKernelWgmma = 1, kKernelTmaM1 = 2, kKernelGemv = 3 };
 
 // One compiled kernel configuration: tile_m activation rows per CTA, warps per CTA (tile_n = warp_rows * warps),
 // unroll = 128-wide K chunks whose loads are issued before any of them is computed (the TMA kernel: chunks a
 // stage), stages (1, 2: registers; >= 3: depth of the shared-memory ring), kernel: the family (GemmKernel),
-// warp_rows = weight rows a warp owns (16; 32 for some cp.async configurations; 2 or 4 for the row GEMV).
+// warp_rows = weight rows a warp owns (16; 32 for some cp.async configurations; 2-8, in pairs, for the row GEMV).
 struct GemmConfig { int tile_m, warps, unroll, stages, kernel, warp_rows = 16; };
 
 // Configurations compiled into this build (count written to *n).

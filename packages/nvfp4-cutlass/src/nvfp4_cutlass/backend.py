@@ -65,7 +65,7 @@ class CutlassBackend(Backend):
         # Locals keep any realigned copy alive until the launch is queued (the allocator may otherwise hand
         # its memory to the workspace below).
         b_data = _aligned16(b.data)
-        # TMA reads the scales from 16-byte boundaries, the row GEMV 2 or 4 bytes at a time
+        # TMA reads the scales from 16-byte boundaries, the row GEMV 2 bytes at a time
         b_scale = _aligned16(b.scale) if tactic.tma_m1 or tactic.gemv else b.scale
         stream = torch.cuda.current_stream(problem.device).cuda_stream
         m, n, k = problem.m, problem.n, problem.k

@@ -21,7 +21,7 @@ in shared memory once (W4A4: decoded to FP16 on the way, or already FP16 with ``
 linear scales, K % 256 == 0 and split-K slices of an even number of chunks, at most TMA_M1_MAX_SLICE_CHUNKS.
 
 ``gemv = True`` runs the M = 1 kernel that reads whole weight rows (csrc/gemm_sm90_gemv.cuh): each warp owns
-``warp_rows`` (2 or 4) rows, each lane 16 consecutive bytes of them a 1024-wide K step, and mma.sync multiplies
+``warp_rows`` (2-8, in pairs) rows, each lane 16 consecutive bytes of them a 1024-wide K step, and mma.sync multiplies
 them with the matching activations on the diagonal of the MMA (D[i][i] sums one row's products). The weights
 load into a register ring of ``unroll`` steps (``stages`` is 1). It needs M = 1, K % 32 == 0 and split-K slices of
 at most GEMV_MAX_SLICE_CHUNKS chunks (the CTA stages the slice's activations).
