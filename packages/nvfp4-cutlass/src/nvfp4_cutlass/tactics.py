@@ -276,13 +276,24 @@ def is_valid(problem: GemmProblem, tactic: object, compiled: frozenset | None = 
     return None
 
 
+def _staged_m1_invalid(problem: GemmProblem, tactic: CutlassTactic, kernel: str, most_chunks: int) -> str | None:
+    """The rules the two M = 1 kernels share: one activation row, 16-bit or NVFP4, whose K slice the CTA stages."""
+    if problem.m != 1:
+        return f"{kernel} runs M = 1 only, got M={problem.m}"
+    if problem.a_format not in ("bf16", "fp16", "nvfp4"):
+        return f"{kernel} multiplies a bf16, fp16 or NVFP4 activation, got {problem.a_format}"
+    if chunks_per_split(problem.k, tactic.split_k) > most_chunks:
+        return (f"{kernel} stages at most {most_chunks * K_CHUNK} K values a slice, "
+                f"split_k={tactic.split_k} leaves {chunks_per_split(problem.k, tactic.split_k) * K_CHUNK}")
+    return None
+
+
 def _tma_m1_invalid(problem: GemmProblem, tactic: CutlassTactic) -> str | None:
     if tactic.wgmma:
         return "tma_m1 and wgmma are two different kernels"
-    if problem.m != 1:
-        return f"the TMA kernel (tma_m1) runs M = 1 only, got M={problem.m}"
-    if problem.a_format not in ("bf16", "fp16", "nvfp4"):
-        return f"the TMA kernel (tma_m1) multiplies a bf16, fp16 or NVFP4 activation, got {problem.a_format}"
+    reason = _staged_m1_invalid(problem, tactic, "the TMA kernel (tma_m1)", TMA_M1_MAX_SLICE_CHUNKS)
+    if reason is not None:
+        return reason
     if problem.layout != "linear":
         return f"the TMA kernel (tma_m1) reads linear scales, got layout={problem.layout!r}"
     if problem.k % 256:
@@ -290,22 +301,12 @@ def _tma_m1_invalid(problem: GemmProblem, tactic: CutlassTactic) -> str | None:
     if chunks_per_split(problem.k, tactic.split_k) % 2:
         return (f"the TMA kernel (tma_m1) needs an even number of 128-wide chunks a slice (its scale boxes start "
                 f"16-byte aligned), split_k={tactic.split_k} leaves {chunks_per_split(problem.k, tactic.split_k)}")
-    if chunks_per_split(problem.k, tactic.split_k) > TMA_M1_MAX_SLICE_CHUNKS:
-        return (f"the TMA kernel (tma_m1) stages at most {TMA_M1_MAX_SLICE_CHUNKS * K_CHUNK} K values a slice, "
-                f"split_k={tactic.split_k} leaves {chunks_per_split(problem.k, tactic.split_k) * K_CHUNK}")
     return None
 
 
 def _gemv_invalid(problem: GemmProblem, tactic: CutlassTactic) -> str | None:
     if tactic.wgmma or tactic.tma_m1:
         return "gemv, tma_m1 and wgmma are different kernels"
-    if problem.m != 1:
-        return f"the row GEMV (gemv) runs M = 1 only, got M={problem.m}"
-    if problem.a_format not in ("bf16", "fp16", "nvfp4"):
-        return f"the row GEMV (gemv) multiplies a bf16, fp16 or NVFP4 activation, got {problem.a_format}"
     if problem.k % 32:
         return f"the row GEMV (gemv) needs K % 32 == 0 (whole 32-value segments), got K={problem.k}"
-    if chunks_per_split(problem.k, tactic.split_k) > GEMV_MAX_SLICE_CHUNKS:
-        return (f"the row GEMV (gemv) stages at most {GEMV_MAX_SLICE_CHUNKS * K_CHUNK} K values a slice, "
-                f"split_k={tactic.split_k} leaves {chunks_per_split(problem.k, tactic.split_k) * K_CHUNK}")
-    return None
+    return _staged_m1_invalid(problem, tactic, "the row GEMV (gemv)", GEMV_MAX_SLICE_CHUNKS)
