@@ -56,6 +56,8 @@ def test_tiny_smoke_run_through_the_cli(tmp_path, capsys, fresh_registry):
         assert p["floor_us"] == pytest.approx(floor * 1e6, rel=1e-9)
         assert p["bf16_us"] > 0
         assert p["floor_speedup"] == pytest.approx(p["bf16_us"] / p["floor_us"])
+        # the read ceiling, timed with the contenders: a plain read of the packed weight data
+        assert p["read_us"] > 0 and p["read_speedup"] == pytest.approx(p["bf16_us"] / p["read_us"])
         for name in ("reference", "auto"):
             r = p["results"][name]
             assert r["status"] == "ok", r
@@ -73,7 +75,8 @@ def test_tiny_smoke_run_through_the_cli(tmp_path, capsys, fresh_registry):
     md = (tmp_path / "smoke.md").read_text()
     assert md.startswith("# NVFP4 GEMM benchmark: cpu, ")
     assert f"torch {torch.__version__}" in md and "nvfp4 bench --shapes 256x128" in md
-    assert "| N x K | M | floor us (bound) | bf16 us | reference | auto |" in md
+    assert "| N x K | M | floor us (bound) | read us | bf16 us | reference | auto |" in md
+    assert "| read | " in md and "read = a plain read of the packed weight data" in md
     assert "| 256 x 128 | 16 |" in md
     assert "## Not measured" not in md
     if _has_matplotlib():

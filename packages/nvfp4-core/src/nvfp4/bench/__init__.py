@@ -3,7 +3,9 @@
 Every installed backend (at its best tactic, found by the tuner) and
 ``backend="auto"`` against torch's BF16 matmul on pre-dequantized weights and
 against the floor of the card (bytes over measured copy bandwidth, FLOPs over
-the measured BF16 matmul rate), on Llama-3 linear layers, in one process.
+the measured BF16 matmul rate) and the read ceiling (a plain read of the
+weight's packed bytes, timed with the contenders), on Llama-3 linear layers,
+in one process.
 
 Modules: ``shapes`` (what is swept and the floor arithmetic), ``timing``
 (one timing method for every contender, and the two ceilings), ``check``

@@ -8,7 +8,8 @@ from .report import AUTO, contenders
 
 
 def write_plot(results: dict, path: Path) -> None:
-    """One line per backend and auto, the floor dashed, BF16 at 1; raises ImportError without matplotlib."""
+    """One line per backend and auto, the floor dashed, the read ceiling dash-dotted, BF16 at 1; raises ImportError
+    without matplotlib."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display on the GPU box or in CI
@@ -35,10 +36,11 @@ def write_plot(results: dict, path: Path) -> None:
                     style = dict(lw=2.2, color="black", marker="o") if name == AUTO else dict(lw=1.4, marker=".")
                     (h,) = ax.plot(*zip(*xy), label=name, **style)
                     handles.setdefault(name, h)
-            fl = [(p["m"], p.get("floor_speedup")) for p in pts if p.get("floor_speedup")]
-            if fl:
-                (h,) = ax.plot(*zip(*fl), ls="--", color="gray", lw=1.4, label="floor")
-                handles.setdefault("floor", h)
+            for key, label, ls in (("floor_speedup", "floor", "--"), ("read_speedup", "read", "-.")):
+                xy = [(p["m"], p.get(key)) for p in pts if p.get(key)]
+                if xy:
+                    (h,) = ax.plot(*zip(*xy), ls=ls, color="gray", lw=1.4, label=label)
+                    handles.setdefault(label, h)
             h = ax.axhline(1.0, color="tab:red", lw=0.8, ls=":", label="torch bf16")
             handles.setdefault("torch bf16", h)
             ax.set_xscale("log", base=2)

@@ -19,6 +19,10 @@ from .check import BASELINE_RTOL
 
 AUTO = "auto"
 FLOOR = "floor"
+#: The read ceiling: a plain read of the packed weight data, timed with each point's contenders.
+READ = "read"
+#: Rows of the summaries that are bounds, not contenders: a geomean without points counts.
+CEILINGS = (FLOOR, READ)
 _NUMBER = re.compile(r"[-+]?\d+(\.\d+)?([eE][-+]?\d+)?")
 
 
@@ -68,6 +72,10 @@ def collect_meta(config, dev: torch.device, timer, ceilings, names: list[str], r
             "W4A4 times the GEMM on a pre-quantized activation; quantize_act_us is the activation's quantization",
             "floor = max(bytes moved / copy bandwidth, 2*M*N*K / bf16 matmul rate), both measured in this run; "
             "bytes count the NVFP4 weight (data + scales), the activation and the bf16 output once each",
+            "read = a plain read of the packed weight data (K/2 bytes a row, not the scales; a torch sum), timed "
+            "with the point's contenders and flushed alike: every backend reads at least these bytes, so where the "
+            "GEMM is memory-bound (decode M) BF16 us / read us is about the most any backend can reach at that size "
+            "(a hand-written read loop may be somewhat faster than torch's sum)",
             "every output was checked before timing: sampled rows within the float64 reference's error bound, "
             f"every row within {BASELINE_RTOL:g} relative L2 of the BF16 baseline, no unwritten (NaN-poisoned) "
             "element",
@@ -108,6 +116,7 @@ def summarize(results: dict) -> dict:
                 sp = [p["results"].get(name, {}).get("speedup") for p in pts]
                 row[name] = _geo(sp, len(pts))
             row[FLOOR] = _geo([p.get("floor_speedup") for p in pts], len(pts))
+            row[READ] = _geo([p.get("read_speedup") for p in pts], len(pts))
     return out
 
 
@@ -123,13 +132,8 @@ def summary_lines(results: dict) -> list[str]:
     for mode, buckets in summary.items():
         labels = list(buckets)
         rows = []
-        for name in contenders(results) + [FLOOR]:
-            cells = []
-            for label in labels:
-                s = buckets[label][name]
-                g = "-" if s["geomean"] is None else f"{s['geomean']:.2f}x"
-                cells.append(g if name == FLOOR else f"{g} ({s['ok']}/{s['points']})")
-            rows.append((name, *cells))
+        for name in contenders(results) + [c for c in CEILINGS if c in buckets[labels[0]]]:
+            rows.append((name, *_summary_cells(buckets, labels, name)))
         lines.append(render((mode, *labels), rows))
     return lines
 
@@ -183,13 +187,8 @@ def render_markdown(results: dict, plot_name: str | None = None) -> str:
         labels = list(buckets)
         lines += [f"**{mode}** (points measured / points)", "", "| contender | " + " | ".join(labels) + " |",
                   "|---|" + "---|" * len(labels)]
-        for name in names + [FLOOR]:
-            cells = []
-            for label in labels:
-                s = buckets[label][name]
-                g = "-" if s["geomean"] is None else f"{s['geomean']:.2f}x"
-                cells.append(g if name == FLOOR else f"{g} ({s['ok']}/{s['points']})")
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        for name in names + [c for c in CEILINGS if c in buckets[labels[0]]]:
+            lines.append(f"| {name} | " + " | ".join(_summary_cells(buckets, labels, name)) + " |")
         lines.append("")
     if plot_name:
         lines += [f"![speedup over BF16]({plot_name})", ""]
@@ -199,13 +198,14 @@ def render_markdown(results: dict, plot_name: str | None = None) -> str:
         if not pts:
             continue
         w4a4 = mode == S.W4A4
-        head = ["N x K", "M", "floor us (bound)", "bf16 us"] + (["act quant us"] if w4a4 else []) + names
+        head = ["N x K", "M", "floor us (bound)", "read us", "bf16 us"] + (["act quant us"] if w4a4 else []) + names
         lines += [f"## {mode}: time in us (speedup over BF16)", "", "| " + " | ".join(head) + " |",
                   "|" + "---|" * len(head)]
         for p in pts:
             floor = _floor_cell(p)
             bf16 = _us(p["bf16_us"]) if p.get("bf16_error") is None else "failed"
-            cells = [f"{p['n']} x {p['k']}", str(p["m"]), floor, bf16]
+            read = _us(p.get("read_us")) + (f" ({p['read_speedup']:.2f}x)" if p.get("read_speedup") else "")
+            cells = [f"{p['n']} x {p['k']}", str(p["m"]), floor, read, bf16]
             if w4a4:
                 cells.append(_us(p.get("quantize_act_us")))
             for name in names:
@@ -258,6 +258,16 @@ def _auto_section(results: dict) -> list[str]:
                   f"{_us(c['time_us'])} | {'yes' if a.get('tactic') == c.get('tactic') else 'no'} |"
                   for p, a, c in slow]
     return lines + [""]
+
+
+def _summary_cells(buckets: dict, labels: list[str], name: str) -> list[str]:
+    """A summary row's cells: the geomean, and for contenders how many points it covers."""
+    cells = []
+    for label in labels:
+        s = buckets[label][name]
+        g = "-" if s["geomean"] is None else f"{s['geomean']:.2f}x"
+        cells.append(g if name in CEILINGS else f"{g} ({s['ok']}/{s['points']})")
+    return cells
 
 
 def _floor_cell(p: dict) -> str:

@@ -32,6 +32,7 @@ from ..problem import GemmProblem
 from ..quantize import default_global_scale, dequantize, quantize
 from . import shapes as S
 from .check import Oracle
+from .report import READ
 from .timing import Ceilings, Timer, measure_ceilings
 
 OK, WRONG, FAILED, UNAVAILABLE, UNSUPPORTED, SKIPPED = "ok", "wrong", "failed", "unavailable", "unsupported", "skipped"
@@ -226,6 +227,13 @@ class _ShapeRunner:
         self.w = {config.layout: quantize(w, layout=config.layout)}
         del w
         self.w_bf16 = dequantize(self.w[config.layout], torch.bfloat16)
+        # What the read ceiling reads: the packed weight data, as 4-byte words where K allows (K % 8 == 0)
+        data = self.w[config.layout].data
+        self.w_words = data.view(torch.int32) if data.shape[-1] % 4 == 0 else data
+
+    def read_weight(self) -> torch.Tensor:
+        """A plain read of the packed weight data (every byte once), which every backend's kernel must do too."""
+        return torch.sum(self.w_words, dtype=torch.int64)
 
     def weight(self, layout: str):
         if layout not in self.w:
@@ -233,7 +241,7 @@ class _ShapeRunner:
         return self.w[layout]
 
     def release(self) -> None:
-        self.w, self.w_bf16 = {}, None
+        self.w, self.w_bf16, self.w_words = {}, None, None
         gc.collect()
         if self.dev.type == "cuda":
             torch.cuda.empty_cache()
@@ -266,7 +274,8 @@ class _ShapeRunner:
         tr = S.traffic(m, n, k, mode)
         floor_s, bound = self.ceilings.floor_s(tr.bytes, tr.flops)
         point = {"mode": mode, "n": n, "k": k, "m": m, "bytes": tr.bytes, "flops": tr.flops,
-                 "floor_us": floor_s * 1e6, "floor_bound": bound, "bf16_us": None, "bf16_error": bf16_error,
+                 "floor_us": floor_s * 1e6, "floor_bound": bound, "read_us": None, "bf16_us": None,
+                 "bf16_error": bf16_error,
                  "quantize_act_us": None, "results": {}}
         acts = {}
         if mode == S.WEIGHT_ONLY:
@@ -291,11 +300,14 @@ class _ShapeRunner:
         out = torch.empty(m, n, device=self.dev, dtype=OUT_DTYPE)
         macs = m * n * k
         timed: dict[str, Callable[[], object]] = {} if baseline is None else {BASELINE: baseline}
+        timed[READ] = self.read_weight
         for name in self.names:
             point["results"][name] = self._backend(name, m, mode, act, oracle, out, macs, timed)
         point["results"][AUTO] = self._auto(m, mode, acts[layout], oracle, out, macs, timed)
         for name, t in self.timer.interleaved_ms(timed).items():
-            if name == BASELINE:
+            if name == READ:
+                point["read_us"] = None if isinstance(t, Exception) else t * 1e3
+            elif name == BASELINE:
                 if isinstance(t, Exception):
                     point["bf16_error"] = f"timing: {type(t).__name__}: {t}"
                 else:
@@ -311,6 +323,7 @@ class _ShapeRunner:
             t = r.get("time_us")
             r["speedup"] = (bf16_us / t) if (t and bf16_us) else None
         point["floor_speedup"] = (bf16_us / point["floor_us"]) if bf16_us else None
+        point["read_speedup"] = (bf16_us / point["read_us"]) if bf16_us and point["read_us"] else None
         return point
 
     # -- contenders ------------------------------------------------------------------------------------
@@ -394,8 +407,8 @@ def failed_point(m, n, k, mode, names, message) -> dict:
     """A point whose setup failed: every contender carries the message."""
     tr = S.traffic(m, n, k, mode)
     return {"mode": mode, "n": n, "k": k, "m": m, "bytes": tr.bytes, "flops": tr.flops, "floor_us": None,
-            "floor_bound": None, "bf16_us": None, "bf16_error": None, "quantize_act_us": None,
-            "floor_speedup": None,
+            "floor_bound": None, "read_us": None, "bf16_us": None, "bf16_error": None, "quantize_act_us": None,
+            "floor_speedup": None, "read_speedup": None,
             "results": {name: {"status": FAILED, "detail": message, "speedup": None} for name in [*names, AUTO]}}
 
 
