@@ -48,7 +48,7 @@ example)
   echo "example rc=$?"; tail -15 "$OUT/example.log";;
 bench)
   step bench
-  python3 benchmarks/gemm.py --out-dir "$OUT/results" --max-minutes "${BENCH_MINUTES:-5}" > "$OUT/bench.log" 2>&1
+  python3 benchmarks/gemm.py --out-dir "$OUT/results" --max-minutes "${BENCH_MINUTES:-5}" ${BENCH_NAME:+--name "$BENCH_NAME"} > "$OUT/bench.log" 2>&1
   echo "bench rc=$?"; tail -45 "$OUT/bench.log";;
 microbench)
   step microbench  # kernel-level sweep of the cutlass kernels (packages/nvfp4-cutlass/scripts/microbench.cu)
