@@ -132,7 +132,7 @@ def summary_lines(results: dict) -> list[str]:
     for mode, buckets in summary.items():
         labels = list(buckets)
         rows = []
-        for name in contenders(results) + [c for c in CEILINGS if c in buckets[labels[0]]]:
+        for name in _summary_rows(contenders(results), buckets, labels):
             rows.append((name, *_summary_cells(buckets, labels, name)))
         lines.append(render((mode, *labels), rows))
     return lines
@@ -187,7 +187,7 @@ def render_markdown(results: dict, plot_name: str | None = None) -> str:
         labels = list(buckets)
         lines += [f"**{mode}** (points measured / points)", "", "| contender | " + " | ".join(labels) + " |",
                   "|---|" + "---|" * len(labels)]
-        for name in names + [c for c in CEILINGS if c in buckets[labels[0]]]:
+        for name in _summary_rows(names, buckets, labels):
             lines.append(f"| {name} | " + " | ".join(_summary_cells(buckets, labels, name)) + " |")
         lines.append("")
     if plot_name:
@@ -258,6 +258,11 @@ def _auto_section(results: dict) -> list[str]:
                   f"{_us(c['time_us'])} | {'yes' if a.get('tactic') == c.get('tactic') else 'no'} |"
                   for p, a, c in slow]
     return lines + [""]
+
+
+def _summary_rows(names: list[str], buckets: dict, labels: list[str]) -> list[str]:
+    """The contenders, then the bounds the summary holds (files from before the read ceiling have no read row)."""
+    return names + [c for c in CEILINGS if c in buckets[labels[0]]]
 
 
 def _summary_cells(buckets: dict, labels: list[str], name: str) -> list[str]:

@@ -275,8 +275,7 @@ class _ShapeRunner:
         floor_s, bound = self.ceilings.floor_s(tr.bytes, tr.flops)
         point = {"mode": mode, "n": n, "k": k, "m": m, "bytes": tr.bytes, "flops": tr.flops,
                  "floor_us": floor_s * 1e6, "floor_bound": bound, "read_us": None, "bf16_us": None,
-                 "bf16_error": bf16_error,
-                 "quantize_act_us": None, "results": {}}
+                 "bf16_error": bf16_error, "quantize_act_us": None, "results": {}}
         acts = {}
         if mode == S.WEIGHT_ONLY:
             acts[layout] = x
