@@ -72,10 +72,10 @@ def collect_meta(config, dev: torch.device, timer, ceilings, names: list[str], r
             "W4A4 times the GEMM on a pre-quantized activation; quantize_act_us is the activation's quantization",
             "floor = max(bytes moved / copy bandwidth, 2*M*N*K / bf16 matmul rate), both measured in this run; "
             "bytes count the NVFP4 weight (data + scales), the activation and the bf16 output once each",
-            "read = a plain read of the packed weight data (K/2 bytes a row, not the scales; a torch sum), timed "
-            "with the point's contenders and flushed alike: every backend reads at least these bytes, so where the "
-            "GEMM is memory-bound (decode M) BF16 us / read us is about the most any backend can reach at that size "
-            "(a hand-written read loop may be somewhat faster than torch's sum)",
+            "read = a plain read of the packed weight data (K/2 bytes a row, not the scales; torch.any over it), "
+            "timed with the point's contenders and flushed alike: every backend reads at least these bytes, so "
+            "where the GEMM is memory-bound (decode M) BF16 us / read us is about what a backend can reach at that "
+            "size (a hand-written read loop can be faster than torch's reduction, so a kernel may beat it a little)",
             "every output was checked before timing: sampled rows within the float64 reference's error bound, "
             f"every row within {BASELINE_RTOL:g} relative L2 of the BF16 baseline, no unwritten (NaN-poisoned) "
             "element",
