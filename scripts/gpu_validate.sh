@@ -3,10 +3,8 @@
 # run the real-model example and the benchmark sweep. Logs and results go to $OUT.
 #   bash scripts/gpu_validate.sh install tests tune example bench [microbench]
 # Env: TEST_DIRS (tests: the directories to run), CUTEDSL_K (tests: the cutedsl subset), BENCH_MINUTES and
-# BENCH_NAME (bench). Each step logs under $OUT as it goes: pipe the call's output to a file, not to tail, so a
-# call cut off at its limit still returns what ran.
-# Carry: .device/wheels (CUTLASS headers) for install; .device/cutedsl2 after a stash call for
-# CuTe DSL (../shared/device/README.md); .whl (safetensors + the bf16 MiniLM) for example.
+# BENCH_NAME (bench), MICROBENCH_MODE (microbench). Each step logs under $OUT as it goes; do not pipe the
+# script through tail (a call cut off at its limit then returns no output; 2026-12-07).
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 CMAKE_BUILD_PARALLEL_LEVEL=16 NVFP4_CUTLASS_ALL_TACTICS=ON
@@ -64,10 +62,12 @@ bench)
   python3 benchmarks/gemm.py --out-dir "$OUT/results" --max-minutes "${BENCH_MINUTES:-5}" ${BENCH_NAME:+--name "$BENCH_NAME"} > "$OUT/bench.log" 2>&1
   echo "bench rc=$?"; tail -45 "$OUT/bench.log";;
 microbench)
-  step microbench  # kernel-level sweep of the cutlass kernels (packages/nvfp4-cutlass/scripts/microbench.cu)
-  CUT=$(python3 -c "import importlib.util,os;s=importlib.util.find_spec('cutlass_library');print(os.path.join(s.submodule_search_locations[0],'source','include'))")
-  (cd packages/nvfp4-cutlass && nvcc -arch=sm_90a -O3 -std=c++17 --expt-relaxed-constexpr -I"$CUT" -Icsrc \
-    -DNVFP4_CUTLASS_ALL_TACTICS scripts/microbench.cu csrc/gemm_sm90*.cu csrc/quantize_sm90.cu -o /tmp/microbench) \
-    && /tmp/microbench > "$OUT/microbench.csv"; echo "microbench rc=$?"; head -1 "$OUT/microbench.csv";;
+  # Kernel-level sweep of the cutlass kernels (packages/nvfp4-cutlass/scripts/microbench.cu); MICROBENCH_MODE
+  # picks its mode (decode, gemm, wgmma, m1, read, quantize; empty: the full sweep). A binary built on the CPU
+  # machine and carried in .device/mb/microbench.xz (scripts/build_microbench.sh OUT --xz) saves the build here.
+  step microbench
+  if [ -f .device/mb/microbench.xz ]; then xz -dc .device/mb/microbench.xz > /tmp/microbench && chmod +x /tmp/microbench
+  else bash packages/nvfp4-cutlass/scripts/build_microbench.sh /tmp/microbench; fi \
+    && /tmp/microbench ${MICROBENCH_MODE:-} > "$OUT/microbench.csv"; echo "microbench rc=$?"; head -1 "$OUT/microbench.csv";;
 *) echo "unknown step $what"; exit 2;;
 esac; done

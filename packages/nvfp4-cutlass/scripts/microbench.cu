@@ -3,6 +3,7 @@
 // system gives this access volume, launch included). CUDA events around each launch, L2 flushed by a 256 MiB
 // memset before every repetition, median of the repetitions.
 //
+//   bash scripts/build_microbench.sh microbench [--xz]   # the same flags, one nvcc a translation unit in parallel:
 //   nvcc -arch=sm_90a -O3 -std=c++17 --expt-relaxed-constexpr -I<cutlass include> -Icsrc -DNVFP4_CUTLASS_ALL_TACTICS \
 //        scripts/microbench.cu csrc/gemm_sm90*.cu csrc/quantize_sm90.cu -o microbench
 //   ./microbench                       # the sweep (M 1..256, memory probes, quantize)
