@@ -2,6 +2,9 @@
 # The lead's device calls: install every package, prove it on the GPU, time `nvfp4 tune`,
 # run the real-model example and the benchmark sweep. Logs and results go to $OUT.
 #   bash scripts/gpu_validate.sh install tests tune example bench [microbench]
+# Carry: .device/wheels (CUTLASS headers) for install; .device/cutedsl2 after a stash call for
+# CuTe DSL (../shared/device/README.md); .whl (safetensors + the bf16 MiniLM) for example; .device/mb for a
+# microbench built on the CPU machine.
 # Env: TEST_DIRS (tests: the directories to run), CUTEDSL_K (tests: the cutedsl subset), BENCH_MINUTES and
 # BENCH_NAME (bench), MICROBENCH_MODE (microbench). Each step logs under $OUT as it goes; do not pipe the
 # script through tail (a call cut off at its limit then returns no output; 2026-12-07).
@@ -63,11 +66,15 @@ bench)
   echo "bench rc=$?"; tail -45 "$OUT/bench.log";;
 microbench)
   # Kernel-level sweep of the cutlass kernels (packages/nvfp4-cutlass/scripts/microbench.cu); MICROBENCH_MODE
-  # picks its mode (decode, gemm, wgmma, m1, read, quantize; empty: the full sweep). A binary built on the CPU
-  # machine and carried in .device/mb/microbench.xz (scripts/build_microbench.sh OUT --xz) saves the build here.
-  step microbench
-  if [ -f .device/mb/microbench.xz ]; then xz -dc .device/mb/microbench.xz > /tmp/microbench && chmod +x /tmp/microbench
-  else bash packages/nvfp4-cutlass/scripts/build_microbench.sh /tmp/microbench; fi \
-    && /tmp/microbench ${MICROBENCH_MODE:-} > "$OUT/microbench.csv"; echo "microbench rc=$?"; head -1 "$OUT/microbench.csv";;
+  # picks its mode (decode, gemm, wgmma, m1, read, quantize; empty: the full sweep). A binary built from these
+  # sources on the CPU machine and carried (packages/nvfp4-cutlass/scripts/build_microbench.sh
+  # .device/mb/microbench --xz) saves building it here.
+  step microbench; mb=packages/nvfp4-cutlass/scripts/build_microbench.sh
+  if [ -f .device/mb/microbench.xz ] && [ "$(cat .device/mb/microbench.xz.sha1 2>/dev/null)" = "$(bash $mb --sources-hash)" ]; then
+    xz -dc .device/mb/microbench.xz > /tmp/microbench && chmod +x /tmp/microbench
+  else
+    [ -f .device/mb/microbench.xz ] && echo "the carried microbench was built from other sources: building this one"
+    bash $mb /tmp/microbench
+  fi && /tmp/microbench ${MICROBENCH_MODE:-} > "$OUT/microbench.csv"; echo "microbench rc=$?"; head -1 "$OUT/microbench.csv";;
 *) echo "unknown step $what"; exit 2;;
 esac; done
