@@ -128,10 +128,12 @@ def test_weight_regs_tactics():
     assert Sm90Tactic(128, 256, weight_regs=True).producer_warps == 4
     assert Sm90Tactic(128, 256, weight_regs=True).threads == 384 and Sm90Tactic(128, 256).threads == 256
     # offered (first) for weight-only problems; for W4A4 only behind the FP16 dequantize (act_fp16)
+    # (M = 1: after the row GEMV, which is register-fed too)
     for m in (1, 16, 64, 256, 4096):
-        assert CuteDslBackend().tactics(_problem(m=m, n=8192, k=8192))[0].weight_regs
+        first = CuteDslBackend().tactics(_problem(m=m, n=8192, k=8192))[0]
+        assert first.gemv_rows if m == 1 else first.weight_regs
         w4a4 = CuteDslBackend().tactics(_problem(m=m, n=8192, k=8192, a_format="nvfp4"))
-        assert all(t.act_fp16 == t.weight_regs for t in w4a4) and w4a4[0].act_fp16
+        assert all(t.act_fp16 == (t.weight_regs or t.gemv_rows > 0) for t in w4a4) and w4a4[0].act_fp16
         assert any(not t.act_fp16 for t in w4a4), "the shared-memory W4A4 kernel stays a candidate"
 
 
@@ -146,6 +148,35 @@ def test_wide_k_and_half_wide_candidates():
         assert {(full // 2, 1), (full // 2, 2)} <= narrow
         wide = {t.tile_x for t in candidate_tactics(_problem(m=m, n=57344, k=8192)) if t.weight_regs}
         assert wide == {full}
+
+
+def test_gemv_rules():
+    """The M = 1 row GEMV: offered first at M = 1 only (weight-only, and W4A4 through act_fp16), and its validity
+    function says why it cannot run a problem."""
+    from nvfp4_cutedsl.tactics import GEMV_MAX_STEPS, gemv_slice_steps
+
+    p = _problem(m=1, n=8192, k=8192)
+    gemv = [t for t in candidate_tactics(p) if t.gemv_rows]
+    assert gemv and candidate_tactics(p)[0] == gemv[0]
+    assert all(t.tile_x == 1 and t.threads == 32 * t.tile_w // t.gemv_rows for t in gemv)
+    assert not [t for m in (2, 16, 64) for t in candidate_tactics(_problem(m=m, n=8192, k=8192)) if t.gemv_rows]
+    assert all(t.act_fp16 for t in candidate_tactics(_problem(m=1, a_format="nvfp4")) if t.gemv_rows)
+    t = Sm90Tactic(32, 1, 1, True, 1, gemv_rows=4)
+    assert tactic_problem(t, _problem(m=1, n=8, k=32)) is None
+    assert "M = 1" in tactic_problem(t, _problem(m=2))
+    assert "weight-only" in tactic_problem(t, _problem(m=1, a_format="nvfp4"))
+    assert tactic_problem(dataclasses.replace(t, act_fp16=True), _problem(m=1, a_format="nvfp4")) is None
+    assert "gemv_rows" in tactic_problem(dataclasses.replace(t, tile_w=30, gemv_rows=3), _problem(m=1))
+    assert "tile_w" in tactic_problem(dataclasses.replace(t, tile_w=132), _problem(m=1))
+    assert "tile_x" in tactic_problem(dataclasses.replace(t, tile_x=8), _problem(m=1))
+    assert "stages" in tactic_problem(dataclasses.replace(t, stages=5), _problem(m=1))
+    assert "empty K slice" in tactic_problem(dataclasses.replace(t, split_k=3), _problem(m=1, k=64))
+    # the staged activations bound a slice: K = 28672 needs two slices of at most 24 steps of 1024
+    assert gemv_slice_steps(28672, 1) == 28 > GEMV_MAX_STEPS
+    assert "raise split_k" in tactic_problem(t, _problem(m=1, k=28672))
+    assert tactic_problem(dataclasses.replace(t, split_k=2), _problem(m=1, k=28672)) is None
+    assert all(tactic_problem(t, _problem(m=1, n=8192, k=28672)) is None
+               for t in candidate_tactics(_problem(m=1, n=8192, k=28672)) if t.gemv_rows)
 
 
 def test_act_fp16_tactics():

@@ -16,7 +16,7 @@ from nvfp4.backend import Availability, Backend
 from nvfp4.problem import GemmProblem
 from nvfp4.tensor import NVFP4Tensor
 
-from .tactics import TILE_K, Sm90Tactic, tactic_problem
+from .tactics import GEMV_MAX_STEPS, TILE_K, Sm90Tactic, gemv_slice_steps, tactic_problem
 
 #: Number of SMs of an H100 SXM; only used to size split-K when the device is not queried.
 _DEFAULT_SMS = 132
@@ -60,6 +60,10 @@ def _sms(problem: GemmProblem) -> int:
     return _sm_count(problem.device.index or 0) if problem.device.type == "cuda" else _DEFAULT_SMS
 
 
+#: Resident warps an SM the row GEMV's split aims for.
+GEMV_TARGET_WARPS_PER_SM = 16
+
+
 def _split_for(problem: GemmProblem, tile_w: int, tile_x: int, tile_k: int = TILE_K) -> int:
     """Split K until the grid covers the GPU about twice (small M leaves too few CTAs otherwise)."""
     sms = _sms(problem)
@@ -68,6 +72,27 @@ def _split_for(problem: GemmProblem, tile_w: int, tile_x: int, tile_k: int = TIL
     split = 1
     while ctas * split < 2 * sms and split < 16 and k_tiles >= 4 * split * 2:
         split *= 2
+    return split
+
+
+def _gemv_split(problem: GemmProblem, rows_per_cta: int, warps: int) -> int:
+    """The row GEMV's split: about 16 resident warps an SM (the cutlass backend's heuristic for the same kernel),
+    at least 512 K a slice, raised until a slice's activations fit the staged buffer."""
+    ctas = -(-problem.n // rows_per_cta)
+    segs = max(1, problem.k // 32)
+    return _gemv_fitting(problem.k, min(round(_sms(problem) * GEMV_TARGET_WARPS_PER_SM / (ctas * warps)),
+                                        max(1, segs // 16)))
+
+
+def _gemv_fitting(k: int, split: int) -> int:
+    """``split`` raised until a K slice's activations fit the GEMV's staged buffer, then lowered to the first
+    split without an empty slice."""
+    segs = max(1, k // 32)
+    split = max(1, min(split, segs))
+    while gemv_slice_steps(k, split) > GEMV_MAX_STEPS and split < segs:
+        split += 1
+    while split > 1 and (split - 1) * -(-segs // split) >= segs:
+        split -= 1
     return split
 
 
@@ -124,6 +149,15 @@ def candidate_tactics(problem: GemmProblem) -> list[Sm90Tactic]:
                 Sm90Tactic(64, 256, 5, True, 1, weight_regs=True)]
         out += [Sm90Tactic(128, 256, 5, True, 1),
                 Sm90Tactic(256, 128, 4, False, 1)]
+    if m == 1:
+        # The row GEMV (kernels/gemv_sm90.py): (rows a warp, warps, steps in flight) as the cutlass backend's
+        # M = 1 candidates of the same kernel, each at the heuristic split and (the first) half and twice it.
+        gemv = []
+        for rows, warps, ahead in ((4, 8, 1), (4, 8, 2), (2, 8, 2), (4, 4, 1)):
+            sk = _gemv_split(problem, rows * warps, warps)
+            splits = (sk, _gemv_fitting(problem.k, sk // 2), _gemv_fitting(problem.k, 2 * sk)) if not gemv else (sk,)
+            gemv += [Sm90Tactic(rows * warps, 1, ahead, True, s, gemv_rows=rows) for s in splits]
+        regs = gemv + regs
     if not w4a4:
         out = regs + out
     else:

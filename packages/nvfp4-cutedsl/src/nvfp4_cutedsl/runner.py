@@ -26,6 +26,7 @@ from nvfp4 import workspace
 from .kernels.dequantize_sm90 import Sm90NVFP4ToF16
 from .kernels.gemm_sm90 import Sm90NVFP4Gemm
 from .kernels.gemm_sm90_rs import Sm90NVFP4GemmRS
+from .kernels.gemv_sm90 import Sm90NVFP4Gemv
 from .tactics import Sm90Tactic, split_k_partials
 
 log = logging.getLogger("nvfp4.cutedsl")
@@ -89,7 +90,7 @@ def get_compiled(tactic: Sm90Tactic, act: str, out_dtype: torch.dtype, layout: s
         tactic, act = _without_act_fp16(tactic), "fp16"
 
     def build():
-        kind = Sm90NVFP4GemmRS if tactic.weight_regs else Sm90NVFP4Gemm
+        kind = Sm90NVFP4Gemv if tactic.gemv_rows else Sm90NVFP4GemmRS if tactic.weight_regs else Sm90NVFP4Gemm
         gemm = kind(act=act, out_dtype=_OUT[out_dtype], layout=layout, tactic=tactic)
         fake = {name: 1 << 20 for name in ("w", "ws", "x", "xs", "gsa", "gsb", "bias", "out", "work", "count")}
         return cute.compile(gemm, *_pointers(act, out_dtype, fake), cutlass.Int32(1), cutlass.Int32(128),

@@ -23,6 +23,12 @@ MAX_ACC_PER_THREAD = 128
 ACT_FP16_MAX_VALUES = 1 << 31
 #: The split-K epilogue indexes its FP32 partials with 32-bit offsets.
 SPLIT_K_MAX_PARTIALS = 1 << 31
+#: Row GEMV (``gemv_rows``): K values a warp covers a step (32 lanes x 32 consecutive values), and the most
+#: steps a K slice may have (the CTA stages the slice's activations in shared memory: 48 KiB).
+GEMV_STEP_K = 1024
+GEMV_MAX_STEPS = 24
+#: Weight rows a warp may own in the row GEMV (pairs: an MMA's top and bottom halves).
+GEMV_ROWS = (2, 4, 6, 8)
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,10 @@ class Sm90Tactic:
         one pass, exact: E2M1 x E4M3 has at most 6 significant bits), then run the FP16 weight-only kernel
         of the other fields, with the activation's global scale in alpha. Costs a second launch and the
         FP16 copy's bytes; the W4A4 shared-memory kernel decodes the activation tile in every CTA instead.
+    gemv_rows: 0, or the M = 1 row GEMV (``kernels/gemv_sm90.py``) with this many weight rows a warp: each lane
+        streams 16 consecutive bytes of each of its rows a 1024-wide K step into registers, ``mma.sync`` on the
+        diagonal. ``tile_w`` is then the CTA's rows (``tile_w / gemv_rows`` warps), ``tile_x`` 1, ``stages`` the
+        steps a lane has in flight; ``swap_ab``, ``weight_regs`` and ``tile_k`` do not apply.
     """
 
     tile_w: int = 64
@@ -62,6 +72,7 @@ class Sm90Tactic:
     weight_regs: bool = False
     act_fp16: bool = False
     tile_k: int = TILE_K
+    gemv_rows: int = 0
 
     # -- derived shapes --------------------------------------------------------------------------
     @property
@@ -73,16 +84,21 @@ class Sm90Tactic:
     def producer_warps(self) -> int:
         """weight_regs: one producer warp, or a producer warpgroup (whose registers the consumers take)
         when the accumulator is wide (tile_x > 128). 0: the consumers issue the TMA loads themselves."""
-        if not self.weight_regs:
+        if not self.weight_regs or self.gemv_rows:
             return 0
         return 4 if self.tile_x > 128 else 1
 
     @property
     def threads(self) -> int:
-        """One warpgroup of 128 threads per 64 rows of wgmma M, plus the producer warps."""
+        """One warpgroup of 128 threads per 64 rows of wgmma M, plus the producer warps (the row GEMV: a warp
+        per ``gemv_rows`` rows)."""
+        if self.gemv_rows:
+            return 32 * (self.tile_w // self.gemv_rows)
         return 128 * (self.mma_tile[0] // 64) + 32 * self.producer_warps
 
     def smem_bytes(self, a_format: str) -> int:
+        if self.gemv_rows:  # the staged activation slice
+            return GEMV_MAX_STEPS * GEMV_STEP_K * 2 + 16
         if self.weight_regs:  # the ring only: packed weight + BF16/FP16 activation tiles
             return self.stages * (self.tile_w * self.tile_k // 2 + self.tile_x * self.tile_k * 2) + 2048
         w4a4 = a_format == "nvfp4"
@@ -102,6 +118,8 @@ def tactic_problem(tactic: Sm90Tactic, problem: GemmProblem) -> str | None:
             return (f"act_fp16 indexes the FP16 copy with 32-bit offsets: M*K must be below "
                     f"{ACT_FP16_MAX_VALUES}, got {problem.m * problem.k}")
         problem = dataclasses.replace(problem, a_format="fp16")  # the GEMM that follows the dequantize
+    if t.gemv_rows:
+        return _gemv_problem(t, problem)
     mma_m, mma_n = t.mma_tile
     if mma_m not in (64, 128):
         return f"wgmma tile M (tile_{'w' if t.swap_ab else 'x'}) must be 64 or 128, got {mma_m}"
@@ -133,6 +151,39 @@ def tactic_problem(tactic: Sm90Tactic, problem: GemmProblem) -> str | None:
     if t.split_k > 1 and split_k_partials(t, problem.m, problem.n) >= SPLIT_K_MAX_PARTIALS:
         return (f"split_k {t.split_k} needs {split_k_partials(t, problem.m, problem.n)} FP32 partials, more "
                 f"than the epilogue's 32-bit offsets reach ({SPLIT_K_MAX_PARTIALS})")
+    return None
+
+
+def gemv_slice_steps(k: int, split_k: int) -> int:
+    """1024-wide steps of the row GEMV's longest K slice (slices are whole 32-value segments)."""
+    per_split = -(-(k // 32) // split_k)
+    return -(-per_split * 32 // GEMV_STEP_K)
+
+
+def _gemv_problem(t: Sm90Tactic, problem: GemmProblem) -> str | None:
+    if problem.m != 1:
+        return f"the row GEMV (gemv_rows) runs M = 1 only, got M={problem.m}"
+    if problem.a_format not in ("bf16", "fp16"):
+        return (f"the row GEMV is weight-only (bf16/fp16 activations), got a_format {problem.a_format!r}; "
+                "W4A4 runs it through act_fp16")
+    if t.gemv_rows not in GEMV_ROWS:
+        return f"gemv_rows must be one of {GEMV_ROWS}, got {t.gemv_rows}"
+    if t.tile_w % t.gemv_rows or not 1 <= t.tile_w // t.gemv_rows <= 32:
+        return f"tile_w must be gemv_rows ({t.gemv_rows}) times 1 to 32 warps, got {t.tile_w}"
+    if t.tile_x != 1:
+        return f"the row GEMV's tile_x is 1 (M = 1), got {t.tile_x}"
+    if not 1 <= t.stages <= 4:
+        return f"the row GEMV keeps 1 to 4 steps in flight (stages), got {t.stages}"
+    if problem.k % 32:
+        return f"the row GEMV needs K % 32 == 0 (whole 32-value segments), got K={problem.k}"
+    segs = problem.k // 32
+    if t.split_k < 1 or (t.split_k > 1 and (t.split_k - 1) * -(-segs // t.split_k) >= segs):
+        return f"split_k {t.split_k} leaves an empty K slice (K={problem.k}: {segs} segments of 32)"
+    if gemv_slice_steps(problem.k, t.split_k) > GEMV_MAX_STEPS:
+        return (f"a K slice of {gemv_slice_steps(problem.k, t.split_k)} steps of {GEMV_STEP_K} exceeds the "
+                f"{GEMV_MAX_STEPS} whose activations the CTA stages: raise split_k")
+    if t.split_k > 1 and split_k_partials(t, problem.m, problem.n) >= SPLIT_K_MAX_PARTIALS:
+        return f"split_k {t.split_k} needs more FP32 partials than 32-bit offsets reach"
     return None
 
 

@@ -33,14 +33,7 @@ def store_tile(acc, tCcC, sflag: cute.Tensor, *, swap_ab: cutlass.Constexpr,
             mPart = _partials(acc, work_ptr, tile_id, split_k, acc_threads)
             for j in cutlass.range_constexpr(cute.size(acc)):
                 mPart[(j, tidx, split_idx)] = acc[j]
-        cute.arch.fence_acq_rel_gpu()
-        cute.arch.sync_threads()
-        if tidx == 0:
-            done = cute.arch.atomic_add(count_ptr + tile_id, cutlass.Int32(1), sem="acq_rel", scope="gpu")
-            sflag[0] = done
-        cute.arch.sync_threads()
-        if sflag[0] == split_k - 1:
-            cute.arch.fence_acq_rel_gpu()
+        if last_to_arrive(count_ptr, tile_id, split_k, sflag, tidx):
             if cutlass.const_expr(has_acc):
                 mPart = _partials(acc, work_ptr, tile_id, split_k, acc_threads)
                 for j in cutlass.range_constexpr(cute.size(acc)):
@@ -49,8 +42,27 @@ def store_tile(acc, tCcC, sflag: cute.Tensor, *, swap_ab: cutlass.Constexpr,
                         v = v + mPart[(j, tidx, s)]
                     acc[j] = v
                 _store(acc, tCcC, swap_ab, out_dtype, alpha, bias_on, bias_ptr, out_ptr, m, n)
-            if tidx == 0:
-                cute.make_tensor(count_ptr + tile_id, cute.make_layout(1))[0] = cutlass.Int32(0)
+
+
+@cute.jit
+def last_to_arrive(count_ptr: cute.Pointer, tile_id: cutlass.Int32, split_k: cutlass.Constexpr,
+                   sflag: cute.Tensor, tidx: cutlass.Int32):
+    """Split-K arrival, called by every thread of the CTA after it stored its partials: True in the CTA that
+    arrives last on the tile's counter (its reads of the other slices' partials are ordered after their
+    stores). That CTA's thread 0 has already reset the counter for the next launch (CUDA-graph replays
+    included): every other slice has arrived, so nothing else touches it in this launch."""
+    cute.arch.fence_acq_rel_gpu()
+    cute.arch.sync_threads()
+    if tidx == 0:
+        done = cute.arch.atomic_add(count_ptr + tile_id, cutlass.Int32(1), sem="acq_rel", scope="gpu")
+        sflag[0] = done
+        if done == split_k - 1:
+            cute.make_tensor(count_ptr + tile_id, cute.make_layout(1))[0] = cutlass.Int32(0)
+    cute.arch.sync_threads()
+    last = sflag[0] == split_k - 1
+    if last:
+        cute.arch.fence_acq_rel_gpu()
+    return last
 
 
 @cute.jit

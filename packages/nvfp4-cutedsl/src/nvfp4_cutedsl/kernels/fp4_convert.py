@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import cutlass
-from cutlass._mlir.dialects import llvm
-from cutlass.cutlass_dsl import T, dsl_user_op
+from cutlass.cutlass_dsl import dsl_user_op
 
 from .decode import fp4_pairs_ptx, fp4x8_ptx, gather_ptx, scale_pair_ptx, scale_pairs_ptx
+from .ptx_ops import inline_asm
 
 
 def _asm(ptx: str, n_out: int, args, *, loc, ip):
     """Inline PTX with ``n_out`` 32-bit results and 32-bit arguments ``args``; the results as Uint32."""
-    ins = [cutlass.Uint32(a).ir_value(loc=loc, ip=ip) for a in args]
-    cons = ",".join(["=r"] * n_out + ["r"] * len(ins))
-    ty = T.i32() if n_out == 1 else llvm.StructType.get_literal([T.i32()] * n_out)
-    res = llvm.inline_asm(ty, ins, ptx, cons, has_side_effects=False, is_align_stack=False,
-                          asm_dialect=llvm.AsmDialect.AD_ATT, loc=loc, ip=ip)
-    if n_out == 1:
-        return cutlass.Uint32(res)
-    return tuple(cutlass.Uint32(llvm.extractvalue(T.i32(), res, [i], loc=loc, ip=ip)) for i in range(n_out))
+    cons = ",".join(["=r"] * n_out + ["r"] * len(args))
+    res = inline_asm(ptx, [cutlass.Uint32] * n_out, [(a, cutlass.Uint32) for a in args], cons, loc=loc, ip=ip)
+    return res[0] if n_out == 1 else tuple(res)
 
 
 @dsl_user_op
