@@ -19,8 +19,9 @@ warp's loads touch many rows a few bytes each, and every K tile passes a barrier
 - Decode: byte ``i`` of a packed word is the K pair ``(2i, 2i + 1)``, which ``fp4_pairs`` turns into one
   BF16/FP16 register times the block multiplier, so the activations need no reordering.
 
-Needs M = 1, K % 32 == 0 and a K slice of at most ``MAX_STEPS`` steps (the staged activations); split-K CTAs
-publish one FP32 partial a row and the last CTA of the tile adds them in slice order (``epilogue.py``).
+Needs M = 1, K % 32 == 0 and a K slice of at most ``tactics.GEMV_MAX_STEPS`` (24) steps of 1024 (the staged
+activations: 48 KiB); split-K CTAs publish one FP32 partial a row and the last CTA of the tile adds them in slice
+order (``epilogue.last_to_arrive``).
 """
 
 from __future__ import annotations
