@@ -71,6 +71,13 @@ def test_tiny_smoke_run_through_the_cli(tmp_path, capsys, fresh_registry):
     speedups = [p["results"]["reference"]["speedup"] for p in points if p["mode"] == "weight-only"]
     assert ref["geomean"] == pytest.approx(math.sqrt(speedups[0] * speedups[1]))
     assert "M 64-256" not in doc["summary"]["w4a4"]  # no point in that bucket: no row claiming one
+    # the read ceiling is summarized only over buckets whose points are all memory-bound
+    for mode, buckets in doc["summary"].items():
+        for label, lo, hi in S.M_BUCKETS:
+            if label in buckets:
+                pts = [p for p in points if p["mode"] == mode and lo <= p["m"] <= hi]
+                assert (buckets[label]["read"]["geomean"] is not None) == all(
+                    p["floor_bound"] == "memory" for p in pts)
 
     md = (tmp_path / "smoke.md").read_text()
     assert md.startswith("# NVFP4 GEMM benchmark: cpu, ")
@@ -148,6 +155,22 @@ def test_every_failure_is_reported_never_dropped(fresh_registry):
     for text in ("**bench-test-wrong** wrong", "**bench-test-raises** failed", "**bench-test-declines** unsupported",
                  "**bench-test-absent** unavailable", "needs an sm_90a GPU"):
         assert text in md
+
+
+def test_read_ceiling_is_summarized_only_where_memory_bound():
+    """The read is what a memory-bound GEMM can reach; at compute-bound M it is no ceiling (the H100 run of
+    2026-12-07 summarized 27x at M >= 1024), so a bucket with any compute-bound point has no read geomean."""
+    def point(m, bound, read):
+        return {"mode": "weight-only", "m": m, "floor_bound": bound, "floor_speedup": 2.0, "read_speedup": read,
+                "results": {}}
+    doc = {"meta": {"config": {"modes": ["weight-only"]}, "backends": []},
+           "points": [point(1, "memory", 2.0), point(16, "memory", 8.0), point(64, "memory", 3.0),
+                      point(256, "compute", 3.0), point(4096, "compute", 30.0)]}
+    summary = summarize(doc)["weight-only"]
+    assert summary["M<=16"]["read"]["geomean"] == pytest.approx(4.0)
+    assert summary["M 64-256"]["read"] == {"geomean": None, "ok": 0, "points": 2}
+    assert summary["M>=1024"]["read"]["geomean"] is None
+    assert summary["M>=1024"]["floor"]["geomean"] == pytest.approx(2.0)  # the floor stays everywhere
 
 
 def test_reference_is_not_timed_above_its_limit(fresh_registry):

@@ -75,7 +75,8 @@ def collect_meta(config, dev: torch.device, timer, ceilings, names: list[str], r
             "read = a plain read of the packed weight data (K/2 bytes a row, not the scales; torch.any over it), "
             "timed with the point's contenders and flushed alike: every backend reads at least these bytes, so "
             "where the GEMM is memory-bound (decode M) BF16 us / read us is about what a backend can reach at that "
-            "size (a hand-written read loop can be faster than torch's reduction, so a kernel may beat it a little)",
+            "size (a hand-written read loop can be faster than torch's reduction, so a kernel may beat it a little); "
+            "the summary gives it only for buckets whose points are all memory-bound",
             "every output was checked before timing: sampled rows within the float64 reference's error bound, "
             f"every row within {BASELINE_RTOL:g} relative L2 of the BF16 baseline, no unwritten (NaN-poisoned) "
             "element",
@@ -116,7 +117,10 @@ def summarize(results: dict) -> dict:
                 sp = [p["results"].get(name, {}).get("speedup") for p in pts]
                 row[name] = _geo(sp, len(pts))
             row[FLOOR] = _geo([p.get("floor_speedup") for p in pts], len(pts))
-            row[READ] = _geo([p.get("read_speedup") for p in pts], len(pts))
+            # The read is a ceiling only where the GEMM is memory-bound: a bucket with a compute-bound point
+            # (M = 256 and up on Hopper) gets no read geomean (it read 27x at M >= 1024 on the H100, 2026-12-07).
+            memory_bound = all(p.get("floor_bound") == "memory" for p in pts)
+            row[READ] = _geo([p.get("read_speedup") if memory_bound else None for p in pts], len(pts))
     return out
 
 
