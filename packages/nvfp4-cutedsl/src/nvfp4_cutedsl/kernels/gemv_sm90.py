@@ -43,6 +43,13 @@ BLOCK = 16
 STEP_PIECES = GEMV_STEP_K // 8
 
 
+def _piece_slot(e):
+    """Where staged piece ``e`` (K values k_begin + 8e .. + 7) sits: e ^ ((e >> 3) & 7). The four pieces a lane
+    reads a step are 4 lane + 0..3, so without the swizzle the eight lanes of a 16-byte load phase would hit two
+    bank groups. The staging loop and the reads share this one definition."""
+    return e ^ ((e >> 3) & 7)
+
+
 class Sm90NVFP4Gemv:
     """One compiled configuration: static formats, scale layout and tactic; N, K and bias are run-time."""
 
@@ -117,10 +124,8 @@ class Sm90NVFP4Gemv:
         for u in cutlass.range_constexpr(U):
             self.load(*ld, u, u)
 
-        # ---- the activation slice, while the first steps load. Piece e (K values k_begin + 8e .. + 7) sits at
-        # e ^ ((e >> 3) & 7): the four pieces a lane reads a step are 4 lane + 0..3, so without the swizzle the
-        # eight lanes of a 16-byte load phase would hit two bank groups. Past the slice: zeros (the zero weights
-        # there must not meet a NaN).
+        # ---- the activation slice, while the first steps load, swizzled (_piece_slot). Past the slice: zeros
+        # (the zero weights there must not meet a NaN).
         x_base = x_ptr.toint()
         for e in cutlass.range(tidx, steps * STEP_PIECES, self.warps * 32, unroll=1):
             kk = k_begin + 8 * e
@@ -128,7 +133,7 @@ class Sm90NVFP4Gemv:
             if kk < k_end:
                 ok = cutlass.Int32(1)
             v = ld_stream_v4(x_base + cutlass.Int64(kk) * 2, ok)
-            pos = e ^ ((e >> 3) & 7)
+            pos = _piece_slot(e)
             for j in cutlass.range_constexpr(4):
                 sx[4 * pos + j] = v[j]
         cute.arch.sync_threads()
@@ -205,7 +210,7 @@ class Sm90NVFP4Gemv:
         xv = []
         for qq in cutlass.range_constexpr(4):
             e = s * STEP_PIECES + lane * 4 + qq
-            xv.append(lds_v4(sx_addr + (e ^ ((e >> 3) & 7)) * 16))
+            xv.append(lds_v4(sx_addr + _piece_slot(e) * 16))
         for pr in cutlass.range_constexpr(self.rows // 2):
             s_r = scale_pairs(sb[(u, 2 * pr)], self.bf16)  # blocks 0, 1 of row r's segment
             s_r2 = scale_pairs(sb[(u, 2 * pr + 1)], self.bf16)
