@@ -157,6 +157,37 @@ def test_every_failure_is_reported_never_dropped(fresh_registry):
         assert text in md
 
 
+class _DropsBias(nvfp4.Backend):
+    """Right except that it leaves the bias out."""
+
+    name = "bench-test-drops-bias"
+
+    def run(self, problem, tactic, a, b, *, bias, out):
+        out.copy_(gemm_ref_f64(a, b))
+
+
+def test_bias_runs_checks_and_reports_the_biased_problem(tmp_path, capsys, fresh_registry):
+    nvfp4.register_backend(_DropsBias())
+    rc = cli_main(["bench", "--tiny", "--device", "cpu", "--bias", "--backends", "reference,bench-test-drops-bias",
+                   "--out-dir", str(tmp_path), "--name", "bias", *FAST])
+    assert rc == 0, capsys.readouterr()
+    doc = json.loads((tmp_path / "bias.json").read_text())
+    assert doc["meta"]["config"]["bias"] is True and " --bias" in doc["meta"]["command"]
+    for p in doc["points"]:
+        r = p["results"]
+        assert r["reference"]["status"] == "ok", r["reference"]  # the oracle and the baseline carry the bias
+        assert r["bench-test-drops-bias"]["status"] == "wrong", r["bench-test-drops-bias"]
+        assert r["auto"]["status"] == ("wrong" if r["auto"].get("chosen") == "bench-test-drops-bias" else "ok")
+    assert "bias: bf16 [N] (baseline: torch.addmm)" in (tmp_path / "bias.md").read_text()
+
+    rc = cli_main(["bench", "--tiny", "--device", "cpu", "--backends", "reference", "--out-dir", str(tmp_path),
+                   "--name", "nobias", *FAST])
+    assert rc == 0
+    doc = json.loads((tmp_path / "nobias.json").read_text())
+    assert doc["meta"]["config"]["bias"] is False and "--bias" not in doc["meta"]["command"]
+    assert "; no bias" in (tmp_path / "nobias.md").read_text()
+
+
 def test_read_ceiling_is_summarized_only_where_memory_bound():
     """The read is what a memory-bound GEMM can reach; at compute-bound M it is no ceiling (the H100 run of
     2026-12-07 summarized 27x at M >= 1024), so a bucket with any compute-bound point has no read geomean."""

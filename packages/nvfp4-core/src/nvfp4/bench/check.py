@@ -59,7 +59,7 @@ def rows_of(a, rows: torch.Tensor):
 class Oracle:
     """The float64 reference of some rows and the BF16 baseline output of all rows, for one problem."""
 
-    def __init__(self, a, b: NVFP4Tensor, baseline_out: torch.Tensor | None, *, out_dtype=torch.bfloat16,
+    def __init__(self, a, b: NVFP4Tensor, baseline_out: torch.Tensor | None, *, bias=None, out_dtype=torch.bfloat16,
                  max_rows: int = 256, seed: int = 0, baseline_rtol: float = BASELINE_RTOL):
         m = a.shape[0]
         dev = b.device
@@ -71,8 +71,8 @@ class Oracle:
             rows = torch.cat([torch.tensor([0, m - 1]), inner]).sort().values.to(dev)
         self.rows = rows
         a_rows = rows_of(a, rows)
-        self.ref = gemm_ref_f64(a_rows, b)
-        self.bound = error_bound(a_rows, b, None, out_dtype)
+        self.ref = gemm_ref_f64(a_rows, b, bias)
+        self.bound = error_bound(a_rows, b, bias, out_dtype)
         self.baseline = baseline_out
         self.baseline_rtol = baseline_rtol
 

@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser, default_out_dir: str | Path =
     g.add_argument("--device", default=None, help="cpu or cuda[:i] (default: cuda when available)")
     g.add_argument("--layout", choices=LAYOUTS, default=LINEAR,
                    help="scale layout of the operands (a backend that declines it is tried with the other)")
+    g.add_argument("--bias", action="store_true",
+                   help="add a bf16 bias [N] (the baseline then runs torch.addmm, what a BF16 layer with a bias "
+                        "runs); default: no bias")
     o = parser.add_argument_group("output")
     o.add_argument("--out-dir", type=Path, default=Path(default_out_dir), help=f"default: {default_out_dir}")
     o.add_argument("--name", default=None, help="file stem (default: <card-slug>-<date>, '-tiny' added by --tiny)")
@@ -57,7 +60,7 @@ def config_from_args(args: argparse.Namespace):
     shapes = args.shapes or (S.TINY_SHAPES if args.tiny else S.LLAMA3_SHAPES)
     ms = args.m or (S.TINY_MS if args.tiny else S.LLAMA3_MS)
     config = BenchConfig(shapes=shapes, ms=ms, modes=args.modes, backends=args.backends, device=args.device,
-                         layout=args.layout, warmup_ms=args.warmup_ms, rep_ms=args.rep_ms,
+                         layout=args.layout, bias=args.bias, warmup_ms=args.warmup_ms, rep_ms=args.rep_ms,
                          max_minutes=args.max_minutes, tune_budget_s=args.tune_budget,
                          tuning_cache=args.tuning_cache, reference_max_macs=args.reference_max_macs,
                          check_rows=args.check_rows, seed=args.seed, progress=not args.no_progress, tiny=args.tiny)
@@ -78,6 +81,8 @@ def canonical_command(config) -> str:
                         ("--reference-max-macs", config.reference_max_macs)):
         if value is not None:
             parts += [flag, str(value)]
+    if config.bias:
+        parts.append("--bias")
     if config.tiny:
         parts.append("--tiny")
     return " ".join(shlex.quote(p) for p in parts)

@@ -64,7 +64,7 @@ def collect_meta(config, dev: torch.device, timer, ceilings, names: list[str], r
                    "modes": list(config.modes), "layout": config.layout, "warmup_ms": config.warmup_ms,
                    "rep_ms": config.rep_ms, "check_rows": config.check_rows, "seed": config.seed,
                    "tune_budget_s": config.tune_budget_s, "max_minutes": config.max_minutes,
-                   "reference_max_macs": ref_max, "tiny": config.tiny},
+                   "reference_max_macs": ref_max, "tiny": config.tiny, "bias": config.bias},
         "notes": [
             "baseline: torch.mm(x_bf16, w_bf16.t()) with w_bf16 the dequantized NVFP4 weight (what a BF16 model runs)",
             "backends and auto are timed through nvfp4.gemm(..., backend=name, out=preallocated) after the tuner "
@@ -179,7 +179,8 @@ def render_markdown(results: dict, plot_name: str | None = None) -> str:
         f"- ceilings measured in this run: copy {ceil['copy_GB_per_s']:.0f} GB/s "
         f"({ceil['copy_size_bytes'] >> 20} MiB device-to-device, read + write), bf16 matmul "
         f"{ceil['bf16_matmul_TFLOP_per_s']:.1f} TFLOP/s ({ceil['matmul_size']}^3)",
-        f"- scale layout: {meta['config']['layout']}; output bf16; no bias",
+        f"- scale layout: {meta['config']['layout']}; output bf16; "
+        f"{'bias: bf16 [N] (baseline: torch.addmm)' if meta['config'].get('bias') else 'no bias'}",
     ]
     lines += [f"- {n}" for n in meta["notes"]]
     if meta["plugin_errors"]:

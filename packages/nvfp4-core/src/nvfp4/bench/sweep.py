@@ -51,6 +51,8 @@ class BenchConfig:
     backends: tuple[str, ...] | None = None
     device: str | None = None
     layout: str = LINEAR
+    #: Add a bf16 bias of N values (the baseline then runs ``torch.addmm``).
+    bias: bool = False
     warmup_ms: float = 10.0
     rep_ms: float = 40.0
     #: Stop starting new points after this long; the results say the run is incomplete.
@@ -227,6 +229,8 @@ class _ShapeRunner:
         self.w = {config.layout: quantize(w, layout=config.layout)}
         del w
         self.w_bf16 = dequantize(self.w[config.layout], torch.bfloat16)
+        self.bias = (torch.randn(n, generator=self.gen, device=dev, dtype=torch.float32).to(OUT_DTYPE)
+                     if config.bias else None)
         # What the read ceiling reads: the packed weight data, as 4-byte words where K allows (K % 8 == 0)
         data = self.w[config.layout].data
         self.w_words = data.view(torch.int32) if data.shape[-1] % 4 == 0 else data
@@ -244,7 +248,7 @@ class _ShapeRunner:
         return self.w[layout]
 
     def release(self) -> None:
-        self.w, self.w_bf16, self.w_words = {}, None, None
+        self.w, self.w_bf16, self.w_words, self.bias = {}, None, None, None
         gc.collect()
         if self.dev.type == "cuda":
             torch.cuda.empty_cache()
@@ -254,7 +258,10 @@ class _ShapeRunner:
         n, k = self.n, self.k
         x = torch.randn(m, k, generator=self.gen, device=self.dev, dtype=torch.float32).to(torch.bfloat16)
         base_out = torch.empty(m, n, device=self.dev, dtype=OUT_DTYPE)
-        baseline, bf16_error = (lambda: torch.mm(x, self.w_bf16.t(), out=base_out)), None
+        if self.bias is None:
+            baseline, bf16_error = (lambda: torch.mm(x, self.w_bf16.t(), out=base_out)), None
+        else:  # what a BF16 layer with a bias runs (F.linear's path)
+            baseline, bf16_error = (lambda: torch.addmm(self.bias, x, self.w_bf16.t(), out=base_out)), None
         try:
             baseline()
         except Exception as exc:  # reported on every point of this M; the backends still run, unchecked by it
@@ -291,13 +298,15 @@ class _ShapeRunner:
                     lambda: quantize(x, global_scale=gs, layout=layout, check_finite=False)) * 1e3
             # The baseline output for W4A4 is the BF16 product of the dequantized activation.
             oracle_base = None if base_out is None else dequantize(acts[layout], torch.bfloat16) @ self.w_bf16.t()
+            if oracle_base is not None and self.bias is not None:
+                oracle_base += self.bias
 
         def act(lay: str):
             if lay not in acts:
                 acts[lay] = x if mode == S.WEIGHT_ONLY else acts[layout].to_layout(lay)
             return acts[lay]
 
-        oracle = Oracle(acts[layout], self.weight(layout), oracle_base, out_dtype=OUT_DTYPE,
+        oracle = Oracle(acts[layout], self.weight(layout), oracle_base, bias=self.bias, out_dtype=OUT_DTYPE,
                         max_rows=self.config.check_rows, seed=self.config.seed + m)
         out = torch.empty(m, n, device=self.dev, dtype=OUT_DTYPE)
         macs = m * n * k
@@ -349,7 +358,7 @@ class _ShapeRunner:
         for layout in (self.config.layout, other):
             a, w = act(layout), self.weight(layout)
             try:
-                decision = explain(a, w, out_dtype=OUT_DTYPE, backend=name)
+                decision = explain(a, w, bias=self.bias, out_dtype=OUT_DTYPE, backend=name)
             except UnsupportedProblemError as exc:
                 declined.append(f"{layout}: {exc}")
                 continue
@@ -360,7 +369,8 @@ class _ShapeRunner:
                 return {"status": FAILED, "detail": f"tuning: {type(exc).__name__}: {exc}", "layout": layout}
             rec = _decision_fields(decision)
             rec["layout"] = layout
-            rec.update(self._check(name, lambda o, a=a, w=w: gemm(a, w, out_dtype=OUT_DTYPE, backend=name, out=o),
+            rec.update(self._check(name, lambda o, a=a, w=w: gemm(a, w, bias=self.bias, out_dtype=OUT_DTYPE,
+                                                                  backend=name, out=o),
                                    oracle, out, timed))
             return rec
         return {"status": UNSUPPORTED, "detail": "; ".join(declined)}
@@ -368,22 +378,23 @@ class _ShapeRunner:
     def _auto(self, m, mode, a, oracle, out, macs, timed) -> dict:
         layout = self.config.layout
         w = self.weight(layout)
-        problem = GemmProblem(m, self.n, self.k, S.MODE_A_FORMAT[mode], OUT_DTYPE, False, layout, self.dev)
+        problem = GemmProblem(m, self.n, self.k, S.MODE_A_FORMAT[mode], OUT_DTYPE, self.bias is not None, layout,
+                              self.dev)
         if not _has_contender(problem):
             why = self._skip_fallback(macs)
             if why:
                 return {"status": SKIPPED, "detail": f"auto would run a fallback backend (no other backend "
                                                      f"supports this problem), which is {why}"}
         try:
-            decision = explain(a, w, out_dtype=OUT_DTYPE, backend=AUTO)
+            decision = explain(a, w, bias=self.bias, out_dtype=OUT_DTYPE, backend=AUTO)
         except Exception as exc:  # NoBackendError included: reported, never dropped
             _free_after_error(self.dev)
             return {"status": FAILED, "detail": f"tuning: {type(exc).__name__}: {exc}", "layout": layout}
         rec = _decision_fields(decision)
         rec["chosen"] = decision.backend
         rec["layout"] = layout
-        rec.update(self._check(AUTO, lambda o: gemm(a, w, out_dtype=OUT_DTYPE, backend=AUTO, out=o), oracle, out,
-                               timed))
+        rec.update(self._check(AUTO, lambda o: gemm(a, w, bias=self.bias, out_dtype=OUT_DTYPE, backend=AUTO, out=o),
+                               oracle, out, timed))
         return rec
 
     def _check(self, name: str, run: Callable[[torch.Tensor], object], oracle: Oracle, out: torch.Tensor,
