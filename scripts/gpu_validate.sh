@@ -5,9 +5,9 @@
 # Carry: .device/wheels (CUTLASS headers) for install; .device/cutedsl2 after a stash call for
 # CuTe DSL (../shared/device/README.md); .whl (safetensors + the bf16 MiniLM) for example; .device/mb for a
 # microbench built on the CPU machine.
-# Env: TEST_DIRS (tests: the directories to run), CUTEDSL_K (tests: the cutedsl subset), BENCH_MINUTES and
-# BENCH_NAME (bench), MICROBENCH_MODE (microbench). Each step logs under $OUT as it goes; do not pipe the
-# script through tail (a call cut off at its limit then returns no output; 2026-12-07).
+# Env: TEST_DIRS (tests: the directories to run), CUTEDSL_K (tests: the cutedsl subset), BENCH_MINUTES,
+# BENCH_NAME and BENCH_ARGS (bench: more options, e.g. "--bias --m 1,16,64"), MICROBENCH_MODE (microbench).
+# Each step logs under $OUT as it goes; do not pipe the script through tail (a call cut off at its limit then returns no output; 2026-12-07).
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 CMAKE_BUILD_PARALLEL_LEVEL=16 NVFP4_CUTLASS_ALL_TACTICS=ON
@@ -62,7 +62,8 @@ example)
   echo "example rc=$?"; tail -15 "$OUT/example.log";;
 bench)
   step bench
-  python3 benchmarks/gemm.py --out-dir "$OUT/results" --max-minutes "${BENCH_MINUTES:-5}" ${BENCH_NAME:+--name "$BENCH_NAME"} > "$OUT/bench.log" 2>&1
+  python3 benchmarks/gemm.py --out-dir "$OUT/results" --max-minutes "${BENCH_MINUTES:-5}" ${BENCH_NAME:+--name "$BENCH_NAME"} \
+    ${BENCH_ARGS:-} > "$OUT/bench.log" 2>&1
   echo "bench rc=$?"; tail -45 "$OUT/bench.log";;
 microbench)
   # Kernel-level sweep of the cutlass kernels (packages/nvfp4-cutlass/scripts/microbench.cu); MICROBENCH_MODE
