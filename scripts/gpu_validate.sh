@@ -7,7 +7,8 @@
 # microbench built on the CPU machine.
 # Env: TEST_DIRS (tests: the directories to run), CUTEDSL_K (tests: the cutedsl subset), BENCH_MINUTES,
 # BENCH_NAME and BENCH_ARGS (bench: more options, e.g. "--bias --m 1,16,64"), MICROBENCH_MODE (microbench).
-# Each step logs under $OUT as it goes; do not pipe the script through tail (a call cut off at its limit then returns no output; 2026-12-07).
+# Each step logs under $OUT as it goes; do not pipe the script through tail (a call cut off at its limit then
+# returns no output; 2026-12-07).
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 CMAKE_BUILD_PARALLEL_LEVEL=16 NVFP4_CUTLASS_ALL_TACTICS=ON
