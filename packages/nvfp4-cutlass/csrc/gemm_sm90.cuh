@@ -33,25 +33,26 @@ __device__ __forceinline__ void mma16816(float (&d)[4], uint32_t a0, uint32_t a1
   }
 }
 
-__device__ __forceinline__ void store_out(const GemmParams& p, int m, int n, float v, float alpha) {
+// Output row n's bias as float (the bias has the output's dtype); 0 without a bias or past the last row.
+__device__ __forceinline__ float bias_at(const GemmParams& p, int n) {
+  if (!p.bias || n >= p.n) return 0.f;
+  switch (p.out_dtype) {
+    case kOutBF16: return __bfloat162float(static_cast<const __nv_bfloat16*>(p.bias)[n]);
+    case kOutFP16: return __half2float(static_cast<const __half*>(p.bias)[n]);
+    default: return static_cast<const float*>(p.bias)[n];
+  }
+}
+
+// out[m, n] = alpha * v + bias, bias from bias_at(p, n) (loaded by the caller, ahead of its stores).
+__device__ __forceinline__ void store_out(const GemmParams& p, int m, int n, float v, float alpha, float bias) {
   if (m >= p.m || n >= p.n) return;
   v *= alpha;
+  if (p.bias) v += bias;
   const int64_t idx = (int64_t)m * p.n + n;
   switch (p.out_dtype) {
-    case kOutBF16: {
-      if (p.bias) v += __bfloat162float(static_cast<const __nv_bfloat16*>(p.bias)[n]);
-      static_cast<__nv_bfloat16*>(p.out)[idx] = __float2bfloat16_rn(v);
-      break;
-    }
-    case kOutFP16: {
-      if (p.bias) v += __half2float(static_cast<const __half*>(p.bias)[n]);
-      static_cast<__half*>(p.out)[idx] = __float2half_rn(v);
-      break;
-    }
-    default: {
-      if (p.bias) v += static_cast<const float*>(p.bias)[n];
-      static_cast<float*>(p.out)[idx] = v;
-    }
+    case kOutBF16: static_cast<__nv_bfloat16*>(p.out)[idx] = __float2bfloat16_rn(v); break;
+    case kOutFP16: static_cast<__half*>(p.out)[idx] = __float2half_rn(v); break;
+    default: static_cast<float*>(p.out)[idx] = v;
   }
 }
 
@@ -71,22 +72,30 @@ __device__ __forceinline__ float epilogue_alpha(const GemmParams& p) {
 // published before the CTA's one arrival on the tile counter).
 // SPLIT = false leaves the split-K code out (the launcher refuses split_k > 1): with 128 accumulators a thread,
 // its address arithmetic made the 256-wide wgmma tile spill.
+// Accumulators whose partials the split-K reduction loads together (see there).
+constexpr int kReduceGroup = 8;
+
 template <int ACT, int MT, bool SPLIT = true, int RG = 1, class Acc>
 __device__ __forceinline__ void finish_tile(const GemmParams& p, Acc&& acc, int n_base, int m_base, int g, int t) {
   auto row = [&](int grp, int r) { return n_base + 16 * grp + g + 8 * (r >> 1); };
   auto col = [&](int i, int r) { return m_base + 8 * i + 2 * t + (r & 1); };
-  // ---- split-K: publish this slice's partials; the last CTA of the tile to arrive reduces them
-  if (SPLIT && p.split_k > 1) {
-    float* ws = p.partials + (int64_t)blockIdx.z * p.m * p.n;
+  // f(m, n, accumulator, row slot) for each of this thread's accumulators of activation tiles i0 <= i < i1 (each:
+  // all of them); a thread's accumulators cover two weight rows a row group (g and g + 8), row slot 2 grp + (r >> 1)
+  auto each_of = [&](int i0, int i1, auto&& f) {
 #pragma unroll
     for (int grp = 0; grp < RG; ++grp)
 #pragma unroll
-      for (int i = 0; i < MT; ++i)
+      for (int i = i0; i < i1; ++i)
 #pragma unroll
-        for (int r = 0; r < 4; ++r) {
-          const int m = col(i, r), n = row(grp, r);
-          if (m < p.m && n < p.n) ws[(int64_t)m * p.n + n] = acc(grp)[i][r];
-        }
+        for (int r = 0; r < 4; ++r) f(col(i, r), row(grp, r), acc(grp)[i][r], 2 * grp + (r >> 1));
+  };
+  auto each = [&](auto&& f) { each_of(0, MT, f); };
+  // ---- split-K: publish this slice's partials; the last CTA of the tile to arrive reduces them
+  if (SPLIT && p.split_k > 1) {
+    float* ws = p.partials + (int64_t)blockIdx.z * p.m * p.n;
+    each([&](int m, int n, float& v, int) {
+      if (m < p.m && n < p.n) ws[(int64_t)m * p.n + n] = v;
+    });
     // One fence for the CTA, not one a thread (the cooperative-groups grid barrier's pattern): the barrier
     // orders every thread's partials before thread 0's release fence and arrival, and thread 0's acquire fence
     // after the last arrival before the barrier that lets the CTA read the other slices' partials.
@@ -100,28 +109,37 @@ __device__ __forceinline__ void finish_tile(const GemmParams& p, Acc&& acc, int 
     }
     __syncthreads();
     if (!last) return;
+    // A group of accumulators at a time, its slices one after another, each slice's loads of the whole group
+    // in flight together. Every accumulator still adds slices 0, 1, ... in that order: the same sums as before.
+    // Summing each accumulator's slices in turn (before 2026-12-07) waited for one L2 round trip an accumulator
+    // (SASS: 32 in turn at the 64-wide wgmma tile). Not all accumulators at once: with their addresses that
+    // raised the 64-wide tile from 153 to 228 registers; the slice loop is not unrolled for the same reason.
+    // With kReduceGroup = 8 no kernel of the default build holds fewer CTAs an SM than before. Those using more
+    // registers: the 128-wide wgmma tiles (one 256-thread CTA an SM either way) and the 32-row xsmem tile (77 for
+    // 72: its shared memory allows 4 CTAs an SM, its registers 6); results/cpu-2026-12-07-epilogue-sass.txt.
+    each([](int, int, float& v, int) { v = 0.f; });
+    constexpr int kTiles = kReduceGroup / (4 * RG) > 0 ? kReduceGroup / (4 * RG) : 1;
 #pragma unroll
-    for (int grp = 0; grp < RG; ++grp)
-#pragma unroll
-      for (int i = 0; i < MT; ++i)
-#pragma unroll
-        for (int r = 0; r < 4; ++r) {
-          const int m = col(i, r), n = row(grp, r);
-          float s = 0.f;
-          if (m < p.m && n < p.n)
-            for (int z = 0; z < p.split_k; ++z) s += __ldcg(p.partials + ((int64_t)z * p.m + m) * p.n + n);
-          acc(grp)[i][r] = s;
-        }
+    for (int i0 = 0; i0 < MT; i0 += kTiles) {
+#pragma unroll 1
+      for (int z = 0; z < p.split_k; ++z) {
+        const float* slice = p.partials + (int64_t)z * p.m * p.n;
+        each_of(i0, i0 + kTiles < MT ? i0 + kTiles : MT, [&](int m, int n, float& v, int) {
+          if (m < p.m && n < p.n) v += __ldcg(slice + (int64_t)m * p.n + n);
+        });
+      }
+    }
     if (threadIdx.x == 0) p.counters[tile] = 0u;  // ready for the next launch (CUDA-graph replays included)
   }
 
   const float alpha = epilogue_alpha<ACT>(p);
+  // The bias of this thread's rows before any store: a load after a store may read what it wrote (bias and out
+  // are both plain pointers), so loaded in the store loop, each element's bias waited for an L2 round trip (SASS
+  // of the 64-wide wgmma tile: 32 LDG / STG pairs in turn, 2026-12-07).
+  float bias[2 * RG];
 #pragma unroll
-  for (int grp = 0; grp < RG; ++grp)
-#pragma unroll
-    for (int i = 0; i < MT; ++i)
-#pragma unroll
-      for (int r = 0; r < 4; ++r) store_out(p, col(i, r), row(grp, r), acc(grp)[i][r], alpha);
+  for (int s = 0; s < 2 * RG; ++s) bias[s] = bias_at(p, row(s >> 1, 2 * (s & 1)));
+  each([&](int m, int n, float& v, int s) { store_out(p, m, n, v, alpha, bias[s]); });
 }
 
 // The FP32 accumulators of MT activation tiles: NACC sets (even / odd K step) halve the chain of dependent

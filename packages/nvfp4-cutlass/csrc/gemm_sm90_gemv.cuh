@@ -162,7 +162,7 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_gemv_kernel(const GemmParams 
     }
     if (threadIdx.x == 0) p.counters[blockIdx.x] = 0u;  // ready for the next launch (CUDA-graph replays included)
   }
-  if (owner) store_out(p, 0, n, mine, epilogue_alpha<ACT>(p));
+  if (owner) store_out(p, 0, n, mine, epilogue_alpha<ACT>(p), bias_at(p, n));
 }
 
 template <int ACT, int WARPS, int U, int R>
