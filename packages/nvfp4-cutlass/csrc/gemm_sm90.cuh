@@ -66,15 +66,15 @@ __device__ __forceinline__ float epilogue_alpha(const GemmParams& p) {
                            : __ldg(p.b_gs) * (p.a_gs ? __ldg(p.a_gs) : 1.f);
 }
 
+// Accumulators whose partials finish_tile's split-K reduction loads together (see there).
+constexpr int kReduceGroup = 8;
+
 // Epilogue of one CTA tile: split-K publication and reduction by the last CTA to arrive, then alpha, bias,
 // cast and store. acc(r) is this thread's MMA accumulators (D^T fragments: rows n, columns m) of its warp's
 // row group r, weight rows n_base + 16 r ... + 15 (RG groups: 16 or 32 weight rows a warp; every group is
 // published before the CTA's one arrival on the tile counter).
 // SPLIT = false leaves the split-K code out (the launcher refuses split_k > 1): with 128 accumulators a thread,
 // its address arithmetic made the 256-wide wgmma tile spill.
-// Accumulators whose partials the split-K reduction loads together (see there).
-constexpr int kReduceGroup = 8;
-
 template <int ACT, int MT, bool SPLIT = true, int RG = 1, class Acc>
 __device__ __forceinline__ void finish_tile(const GemmParams& p, Acc&& acc, int n_base, int m_base, int g, int t) {
   auto row = [&](int grp, int r) { return n_base + 16 * grp + g + 8 * (r >> 1); };
