@@ -5,6 +5,9 @@ from __future__ import annotations
 import cutlass
 import cutlass.cute as cute
 
+#: Accumulators whose bias values ``_store`` loads together, ahead of their stores.
+_BIAS_GROUP = 16
+
 
 @cute.jit
 def store_tile(acc, tCcC, sflag: cute.Tensor, *, swap_ab: cutlass.Constexpr,
@@ -79,16 +82,33 @@ def _partials(acc, work_ptr: cute.Pointer, tile_id: cutlass.Int32, split_k: cutl
 def _store(acc, tCcC, swap_ab: cutlass.Constexpr, out_dtype: cutlass.Constexpr, alpha: cutlass.Float32,
            bias_on: cutlass.Int32, bias_ptr: cute.Pointer, out_ptr: cute.Pointer, m: cutlass.Int32,
            n: cutlass.Int32):
-    """Predicated ``out = cast(alpha * acc + bias)`` of this thread's accumulators."""
+    """Predicated ``out = cast(alpha * acc + bias)`` of this thread's accumulators.
+
+    The bias values of a group of accumulators are loaded before the group's stores: a load after a store
+    may read what that store wrote (bias and out are both plain pointers), so with each load next to its
+    store every accumulator's bias waited for its own L2 round trip (SASS of the 64-wide tile: 32 LDG, FADD,
+    STG in turn; 2026-12-07). Groups of ``_BIAS_GROUP`` keep the registers this takes small (all 128
+    accumulators of the 128 x 256 tile at once spilled)."""
     mOut = cute.make_tensor(out_ptr, cute.make_layout((m, n), stride=(n, 1)))
     mBias = cute.make_tensor(bias_ptr, cute.make_layout((n,)))
-    for j in cutlass.range_constexpr(cute.size(acc)):
-        row, col = _out_coord(tCcC[j], swap_ab)
-        if cute.elem_less((row, col), (m, n)):
-            v = acc[j] * alpha
+    size = cute.size(acc)
+    for j0 in cutlass.range_constexpr(0, size, _BIAS_GROUP):
+        group = range(j0, min(j0 + _BIAS_GROUP, size))
+        bias = []
+        for j in group:
+            _, col = _out_coord(tCcC[j], swap_ab)
+            b = cutlass.Float32(0.0)
             if bias_on != 0:
-                v = v + mBias[col].to(cutlass.Float32)
-            mOut[(row, col)] = v.to(out_dtype)
+                if col < n:
+                    b = mBias[col].to(cutlass.Float32)
+            bias.append(b)
+        for j in group:
+            row, col = _out_coord(tCcC[j], swap_ab)
+            if cute.elem_less((row, col), (m, n)):
+                v = acc[j] * alpha
+                if bias_on != 0:
+                    v = v + bias[j - j0]
+                mOut[(row, col)] = v.to(out_dtype)
 
 
 def _out_coord(crd, swap_ab: bool):
