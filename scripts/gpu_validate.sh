@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The lead's device calls: install every package, prove it on the GPU, time `nvfp4 tune`,
 # run the real-model example and the benchmark sweep. Logs and results go to $OUT.
-#   bash scripts/gpu_validate.sh install tests tune example bench [microbench]
+#   bash scripts/gpu_validate.sh install tests tune example bench [microbench] [microbench-ab]
 # Carry: .device/wheels (CUTLASS headers) for install; .device/cutedsl2 after a stash call for
 # CuTe DSL (../shared/device/README.md); .whl (safetensors + the bf16 MiniLM) for example; .device/mb for a
 # microbench built on the CPU machine.
 # Env: TEST_DIRS (tests: the directories to run), CUTEDSL_K (tests: the cutedsl subset), BENCH_MINUTES,
-# BENCH_NAME and BENCH_ARGS (bench: more options, e.g. "--bias --m 1,16,64"), MICROBENCH_MODE (microbench).
+# BENCH_NAME and BENCH_ARGS (bench: more options, e.g. "--bias --m 1,16,64"), MICROBENCH_MODE (microbench),
+# MICROBENCH_B and MICROBENCH_MODES (microbench-ab: the other build's folder, the modes to compare).
 # Each step logs under $OUT as it goes; do not pipe the script through tail (a call cut off at its limit then
 # returns no output; 2026-12-07).
 set -uo pipefail
@@ -78,5 +79,24 @@ microbench)
     [ -f .device/mb/microbench.xz ] && echo "the carried microbench was built from other sources: building this one"
     bash $mb /tmp/microbench
   fi && /tmp/microbench ${MICROBENCH_MODE:-} > "$OUT/microbench.csv"; echo "microbench rc=$?"; head -1 "$OUT/microbench.csv";;
+microbench-ab)
+  # A/B of two microbench builds on one machine: A = .device/mb (built from this checkout's sources), B = the
+  # build in $MICROBENCH_B (another branch's, carried too). Each mode in $MICROBENCH_MODES runs A then B, then B
+  # then A (machine drift evens out); scripts/microbench_ab.py keeps each build's best configuration a point.
+  step microbench-ab; mb=packages/nvfp4-cutlass/scripts; b=${MICROBENCH_B:-.device/mb_b}
+  [ "$(cat .device/mb/microbench.xz.sha1 2>/dev/null)" = "$(bash $mb/build_microbench.sh --sources-hash)" ] \
+    || { echo "microbench-ab: .device/mb was not built from this checkout's sources"; exit 1; }
+  [ -f "$b/microbench.xz" ] || { echo "microbench-ab: no $b/microbench.xz (set MICROBENCH_B)"; exit 1; }
+  xz -dc .device/mb/microbench.xz > /tmp/mb_a && xz -dc "$b/microbench.xz" > /tmp/mb_b && chmod +x /tmp/mb_a /tmp/mb_b
+  echo "A: sources $(cat .device/mb/microbench.xz.sha1), B: sources $(cat "$b/microbench.xz.sha1" 2>/dev/null)"
+  for mode in ${MICROBENCH_MODES:-wgmma}; do
+    for order in "a b 1" "b a 2"; do read -r first second round <<< "$order"
+      /tmp/mb_$first "$mode" > "$OUT/mb-$mode-$first-r$round.csv"
+      /tmp/mb_$second "$mode" > "$OUT/mb-$mode-$second-r$round.csv"
+    done
+    python3 $mb/microbench_ab.py "$OUT/mb-$mode-a-r1.csv,$OUT/mb-$mode-a-r2.csv" \
+      "$OUT/mb-$mode-b-r1.csv,$OUT/mb-$mode-b-r2.csv" --names A,B > "$OUT/mb-$mode-ab.txt"
+    echo "microbench-ab $mode rc=$?"; cat "$OUT/mb-$mode-ab.txt"
+  done;;
 *) echo "unknown step $what"; exit 2;;
 esac; done

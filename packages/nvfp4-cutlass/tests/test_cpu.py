@@ -3,6 +3,7 @@
 import dataclasses
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -254,3 +255,27 @@ def test_heuristic_priority_follows_the_measured_buckets():
     be = CutlassBackend()
     assert be.heuristic_priority(problem(256, 8192, 8192)) == be.priority
     assert be.heuristic_priority(problem(1024, 8192, 8192)) == 0
+
+
+def _microbench_csv(path, rows, check="check: 0 mismatches over 2 configurations"):
+    path.write_text("\n".join([check, "shape,M,config,split,us,weight_TBps", *rows]) + "\n")
+    return str(path)
+
+
+def test_microbench_ab_keeps_each_builds_best_and_refuses_a_failed_check(tmp_path):
+    # scripts/microbench_ab.py compares two microbench builds on the GPU machine (scripts/gpu_validate.sh
+    # microbench-ab): a point's time is a build's fastest configuration over its rounds.
+    script = str(Path(__file__).resolve().parents[1] / "scripts" / "microbench_ab.py")
+    a1 = _microbench_csv(tmp_path / "a1.csv", ["8192x8192,64,tm64_w4,1,42.0,0.9", "8192x8192,64,tm64_w8,2,40.0,0.9"])
+    a2 = _microbench_csv(tmp_path / "a2.csv", ["8192x8192,64,tm64_w4,1,41.0,0.9", "6144x4096,16,tm16,4,18.0,0.5"])
+    a = f"{a1},{a2}"
+    b = _microbench_csv(tmp_path / "b1.csv", ["8192x8192,64,tm64_w4,1,32.0,0.9"])
+    out = subprocess.run([sys.executable, script, a, b, "--names", "main,new"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "main     40.0 us (tm64_w8 sk2)  new     32.0 us (tm64_w4 sk1)  1.250x" in out.stdout
+    assert "6144x4096    M=16    only in main" in out.stdout
+    assert out.stdout.strip().endswith("geomean main/new 1.250")
+    bad = _microbench_csv(tmp_path / "bad.csv", ["8192x8192,64,tm64_w4,1,1.0,0.9"],
+                          check="check: 3 mismatches over 2 configurations")
+    out = subprocess.run([sys.executable, script, a, bad], capture_output=True, text=True)
+    assert out.returncode == 1 and "B: host check failed" in out.stderr
