@@ -33,7 +33,7 @@ def read_rounds(paths: list[Path]) -> tuple[dict[tuple[str, int], tuple[float, s
 
 def compare(a: dict, b: dict, names: tuple[str, str]) -> tuple[list[str], float | None]:
     lines, ratios = [], []
-    for key in sorted(set(a) | set(b), key=lambda k: (k[0], k[1])):
+    for key in sorted(set(a) | set(b)):
         shape, m = key
         if key not in a or key not in b:
             lines.append(f"{shape:12s} M={m:<5d} only in {names[0] if key in a else names[1]}")
