@@ -347,9 +347,11 @@ __global__ void __launch_bounds__(WG * 128, 1)
   Accumulators<1, MT> acc;
   acc.zero();
   float(&d)[TN / 2] = *reinterpret_cast<float(*)[TN / 2]>(&acc.v[0][0][0]);
-  // two pairs of K steps' A registers: four (as in gemm_wgmma_kernel's narrow tiles) measured 1-2% slower here
-  // (H200, microbench, M = 256 and 1024, all six layers) and cost 16 registers at TN = 256
-  uint32_t a[2][2][4];
+  // two pairs of K steps' A registers from TN = 128 on: four (as in gemm_wgmma_kernel's narrow tiles) measured 1-2%
+  // slower there (H200, microbench, M = 256 and 1024, all six layers) and cost 16 registers at TN = 256. TN = 64 keeps
+  // four, as gemm_wgmma_kernel does.
+  constexpr int SETS = TN <= 64 ? 4 : 2;
+  uint32_t a[SETS][2][4];
 
 #pragma unroll
   for (int s = 0; s < S - 1; ++s) issue_w(c_begin + s, s);
@@ -362,9 +364,10 @@ __global__ void __launch_bounds__(WG * 128, 1)
     __syncwarp();  // the scale bytes and a row's pieces come from other lanes' copies
     Bar::wait(&full[st], phase);
     const uint32_t xtile = smem_addr(xs + st * XTILE);
-    wgmma_chunk<BF16, TN, 2>(wring[st * WARPS + warp], lane, xtile, d, a, [&](int j) {
-      // after the wait at j = 1 chunk c-1's last pair is done too: the warp is finished with that activation stage
-      if (j == 1 && c > c_begin && lane == 0) cutlass::arch::ClusterBarrier::arrive(&empty[prev]);
+    wgmma_chunk<BF16, TN, SETS>(wring[st * WARPS + warp], lane, xtile, d, a, [&](int j) {
+      // the wait before pair j completes pair j - SETS, so at j = SETS - 1 chunk c-1's last pair is done: the warp
+      // is finished with that activation stage
+      if (j == SETS - 1 && c > c_begin && lane == 0) cutlass::arch::ClusterBarrier::arrive(&empty[prev]);
     });
     // refill chunk c-1's stage with chunk c-1+S once every warp released it (its tensor cores are busy meanwhile)
     if (threadIdx.x == 0 && c > c_begin && c - 1 + S < c_end) {
@@ -418,15 +421,18 @@ inline cudaError_t activation_tensor_map(const GemmParams& p, int tn, CUtensorMa
   return r == CUDA_SUCCESS ? cudaSuccess : cudaErrorInvalidValue;
 }
 
-// TN = 64 keeps the cp.async kernel: the TMA one measured 4-7% slower there (H200, M = 64; 8192x8192: 53.8 ->
-// 57.6 us), and 8-14% faster from TN = 128 on (M = 1024: 252.5 -> 220.8 us; M = 4096: 977.7 -> 853.5 us).
+// The TMA kernel was 8-14% faster than the cp.async one from TN = 128 on (H200, M = 1024: 252.5 -> 220.8 us; M = 4096:
+// 977.7 -> 853.5 us) and 4-7% slower at TN = 64 (M = 64; 8192x8192: 53.8 -> 57.6 us) while it had two A register sets
+// there against the cp.async kernel's four and split-K's reduction was a chain of round trips. With four sets it takes
+// TN = 64 too (H100, microbench, M = 64, best configuration and split each: 8192x8192 42.4 -> 40.4 us, 8192x28672
+// 115.6 -> 109.3, 57344x8192 213.9 -> 209.5; 6144x4096 25.0 -> 26.2; results/h100-2026-12-07-tm256-ab.txt).
 template <int ACT, int TN, int WG, int S>
 cudaError_t launch_wgmma(const GemmParams& p, cudaStream_t stream) {
   if (p.k % 128) return cudaErrorInvalidValue;  // whole 128-wide chunks (the weight ring)
   if (!wgmma_split_ok(TN) && p.split_k > 1) return cudaErrorInvalidValue;
   const dim3 grid((p.n + 64 * WG - 1) / (64 * WG), (p.m + TN - 1) / TN, p.split_k);
   if (grid.y > 65535u || grid.z > 65535u) return cudaErrorInvalidConfiguration;
-  if constexpr (ACT != kActNVFP4 && TN >= 128) {
+  if constexpr (ACT != kActNVFP4 && TN >= 64) {
     CUtensorMap xmap;
     cudaError_t e = activation_tensor_map(p, TN, &xmap);
     if (e != cudaSuccess) return e;
