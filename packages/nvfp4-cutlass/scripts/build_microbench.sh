@@ -8,7 +8,9 @@
 # nvidia-cutlass package, else the wheel in .device/wheels.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-sources_hash() { (cd "$here" && cat csrc/* scripts/microbench.cu | sha1sum | cut -c1-16); }
+# LC_ALL=C: the glob's order follows the locale's collation, and the GPU machine's sorts gemm_sm90_act.inc before
+# gemm_sm90.cu, so the same sources hashed differently there (2026-12-07).
+sources_hash() { (cd "$here" && export LC_ALL=C && cat csrc/* scripts/microbench.cu | sha1sum | cut -c1-16); }
 if [ "${1:-}" = "--sources-hash" ]; then sources_hash; exit 0; fi
 out=$(realpath -m "${1:?usage: build_microbench.sh OUT_BINARY [--xz]}")
 nvcc=${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
