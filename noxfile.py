@@ -60,7 +60,7 @@ def _backend(session: nox.Session, package: str, *, native: bool) -> None:
 def lint(session: nox.Session) -> None:
     """ruff over every package, the examples, benchmarks and this file."""
     session.install("ruff>=0.5")
-    session.run("ruff", "check", "packages", "examples", "benchmarks", "tests", "noxfile.py")
+    session.run("ruff", "check", "packages", "examples", "benchmarks", "tests", "scripts", "noxfile.py")
 
 
 @nox.session
