@@ -791,8 +791,9 @@ cudaError_t launch_gemm_nvfp4(const GemmParams& p, GemmConfig cfg, cudaStream_t 
 // decoded once at M = 256 (128 x 128 decodes it twice). H100 microbench (memset-flushed), M = 256, against the best
 // other configuration: 8192x8192 73.2 -> 68.3 us, 8192x28672 238.2 -> 216.6, 6144x4096 39.8 -> 37.7; 57344x8192
 // keeps two warpgroups (results/h100-2026-12-07-tm256-ab.txt). The tuner (read-flushed, quantized randn inputs) did
-// not agree: 8192x8192 80.0 us against 78.1 for 128 x 128, the same H100 and build, five alternating rounds; it took
-// this tile at one layer of six in the benchmark (8192x28672: 243.9 -> 233.5 us). Extra only, until it wins there.
+// not agree: on that H100 it kept 128 x 128 at 8192x8192 in the benchmark, and on another it measured 80.0 us against
+// 78.1 in five alternating rounds (results/h100-2026-12-07-tm256-tuner-check.txt). It took this tile at one layer of
+// six in the benchmark (8192x28672: 243.9 -> 233.5 us). Extra only, until it wins there.
 #ifdef NVFP4_CUTLASS_ALL_TACTICS
 #define NVFP4_EXTRA_CONFIGS(X)                                                                             \
   X(8, 4, 2, 2, 0, 16) X(16, 4, 2, 2, 0, 16) X(8, 4, 1, 6, 0, 16) X(16, 4, 1, 6, 0, 16) X(16, 4, 1, 8, 0, 16)    \

@@ -105,8 +105,8 @@ __global__ void __launch_bounds__(128) read_rows_kernel(const uint8_t* __restric
 // The flush is a read, as in nvfp4's tuner (nvfp4/tuning/profiler.py): a memset leaves L2 full of dirty lines whose
 // write-back the timed kernel pays, and it charges configurations unequally. With the memset this program ranked the
 // one-warpgroup 256-wide tile 7% ahead of the 128 x 128 one at 8192x8192 M = 256 (68.7 against 73.3 us) where the
-// tuner, on the same H100 and build, measured it 2% behind (80.0 against 78.1; 2026-12-07, results/h100-2026-12-07-
-// tm256-ab.txt). Whether the read flush alone closes that gap was not run (the session's GPU time was spent).
+// tuner, same build, another H100, measured it 2% behind (80.0 against 78.1; 2026-12-07,
+// results/h100-2026-12-07-tm256-{ab,tuner-check}.txt). Whether the read flush alone closes that gap is not yet measured.
 constexpr size_t kFlushBytes = 256u << 20;
 
 struct Timer {
