@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The lead's device calls: install every package, prove it on the GPU, time `nvfp4 tune`,
 # run the real-model example and the benchmark sweep. Logs and results go to $OUT.
-#   bash scripts/gpu_validate.sh install tests tune example bench [microbench] [microbench-ab]
+#   bash scripts/gpu_validate.sh install tests tune example bench [rounds] [microbench] [microbench-ab]
 # Carry: .device/wheels (CUTLASS headers) for install; .device/cutedsl2 after a stash call for
 # CuTe DSL (../shared/device/README.md); .whl (safetensors + the bf16 MiniLM) for example; .device/mb for a
 # microbench built on the CPU machine.
 # Env: TEST_DIRS (tests: the directories to run), CUTEDSL_K (tests: the cutedsl subset), BENCH_MINUTES,
 # BENCH_NAME and BENCH_ARGS (bench: more options, e.g. "--bias --m 1,16,64"), MICROBENCH_MODE (microbench),
-# MICROBENCH_B and MICROBENCH_MODES (microbench-ab: the other build's folder, the modes to compare).
+# MICROBENCH_B and MICROBENCH_MODES (microbench-ab: the other build's folder, the modes to compare), ROUNDS and
+# ROUNDS_ARGS (rounds: the points, more options).
 # Each step logs under $OUT as it goes; do not pipe the script through tail (a call cut off at its limit then
 # returns no output; 2026-12-07).
 set -uo pipefail
@@ -67,6 +68,15 @@ bench)
   python3 benchmarks/gemm.py --out-dir "$OUT/results" --max-minutes "${BENCH_MINUTES:-5}" ${BENCH_NAME:+--name "$BENCH_NAME"} \
     ${BENCH_ARGS:-} > "$OUT/bench.log" 2>&1
   echo "bench rc=$?"; tail -45 "$OUT/bench.log";;
+rounds)
+  # The tuner's own measurement of every tactic, repeated in alternating rounds (scripts/tactic_rounds.py), for each
+  # "NxK:M" in $ROUNDS (default 8192x8192:256) with $ROUNDS_ARGS (e.g. --backend cutedsl, --match "tile_m=256"):
+  # confirms on the installed build what a microbench ranking says.
+  step rounds; cd /tmp
+  for point in ${ROUNDS:-8192x8192:256}; do
+    python3 "$ROOT/scripts/tactic_rounds.py" --shape "${point%%:*}" --m "${point##*:}" ${ROUNDS_ARGS:-} \
+      > "$OUT/rounds-${point/:/-m}.txt" 2>&1; echo "rounds $point rc=$?"; head -12 "$OUT/rounds-${point/:/-m}.txt"
+  done; cd "$ROOT";;
 microbench)
   # Kernel-level sweep of the cutlass kernels (packages/nvfp4-cutlass/scripts/microbench.cu); MICROBENCH_MODE
   # picks its mode (decode, gemm, wgmma, m1, read, quantize; empty: the full sweep). A binary built from these
