@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import time
 
 import pytest
 import torch
@@ -155,6 +157,45 @@ def test_every_failure_is_reported_never_dropped(fresh_registry):
     for text in ("**bench-test-wrong** wrong", "**bench-test-raises** failed", "**bench-test-declines** unsupported",
                  "**bench-test-absent** unavailable", "needs an sm_90a GPU"):
         assert text in md
+
+
+@dataclasses.dataclass(frozen=True)
+class _Delay:
+    ms: float
+
+
+class _Delays(nvfp4.Backend):
+    """Right, after a pause its tactic names: the tuner's ranking of its tactics is known in advance (the pauses
+    differ by far more than the float64 reference's own time varies on a busy CPU)."""
+
+    name = "bench-test-delays"
+
+    def tactics(self, problem):
+        return [_Delay(80.0), _Delay(0.0), _Delay(40.0), _Delay(120.0), _Delay(160.0)]
+
+    def run(self, problem, tactic, a, b, *, bias, out):
+        time.sleep(tactic.ms / 1e3)
+        out.copy_(gemm_ref_f64(a, b, bias))
+
+
+def test_results_record_the_tuners_fastest_tactics(fresh_registry):
+    """Each result keeps the tuner's four fastest measurements, fastest first: how close the choice was."""
+    nvfp4.register_backend(_Delays())
+    config = BenchConfig(shapes=S.TINY_SHAPES, ms=(1,), modes=("weight-only",), device="cpu",
+                         backends=("bench-test-delays", "reference"), warmup_ms=1, rep_ms=3, progress=False, tiny=True)
+    (point,) = run_sweep(config)["points"]
+    r = point["results"]["bench-test-delays"]
+    assert r["status"] == "ok" and r["tactics_profiled"] == 5
+    fastest = r["tuner_fastest"]
+    assert [f["tactic"] for f in fastest] == [f"_Delay(ms={ms})" for ms in (0.0, 40.0, 80.0, 120.0)]
+    assert {f["backend"] for f in fastest} == {"bench-test-delays"}
+    assert fastest[0]["tactic"] == r["tactic"] and fastest[0]["tuner_us"] == r["tuner_us"]
+    assert all(a["tuner_us"] < b["tuner_us"] for a, b in zip(fastest, fastest[1:]))
+    assert fastest[1]["tuner_us"] > 40e3  # a 40 ms pause, measured
+    # auto ranks every backend's tactics together, each named with its backend
+    auto = point["results"]["auto"]
+    assert auto["tuner_fastest"][0]["backend"] == auto["chosen"]
+    assert {f["backend"] for f in auto["tuner_fastest"]} <= {"bench-test-delays", "reference"}
 
 
 class _DropsBias(nvfp4.Backend):

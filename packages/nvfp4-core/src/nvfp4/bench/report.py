@@ -68,7 +68,9 @@ def collect_meta(config, dev: torch.device, timer, ceilings, names: list[str], r
         "notes": [
             "baseline: torch.mm(x_bf16, w_bf16.t()) with w_bf16 the dequantized NVFP4 weight (what a BF16 model runs)",
             "backends and auto are timed through nvfp4.gemm(..., backend=name, out=preallocated) after the tuner "
-            "picked each backend's best tactic (nvfp4.explain); auto chooses among all installed backends",
+            "picked each backend's best tactic (nvfp4.explain); auto chooses among all installed backends; the JSON "
+            "keeps the tuner's fastest measurements behind each result (tuner_fastest): how close a choice was "
+            "stays on record",
             "W4A4 times the GEMM on a pre-quantized activation; quantize_act_us is the activation's quantization",
             "floor = max(bytes moved / copy bandwidth, 2*M*N*K / bf16 matmul rate), both measured in this run; "
             "bytes count the NVFP4 weight (data + scales), the activation and the bf16 output once each",

@@ -425,11 +425,19 @@ def failed_point(m, n, k, mode, names, message) -> dict:
             "results": {name: {"status": FAILED, "detail": message, "speedup": None} for name in [*names, AUTO]}}
 
 
+#: How many of the tuner's fastest measurements a result records (the choice and the runners-up).
+TUNER_FASTEST = 4
+
+
 def _decision_fields(decision) -> dict:
-    tried = [r for c in decision.candidates for r in c.results]
+    tried = [(c.backend, r) for c in decision.candidates for r in c.results]
+    measured = sorted((br for br in tried if br[1].time_ms is not None), key=lambda br: br[1].time_ms)
     fields = {"tactic": describe_tactic(decision.tactic), "decision_source": decision.source,
               "tuner_us": None if decision.time_ms is None else decision.time_ms * 1e3,
-              "tactics_profiled": len(tried), "tactics_failed": sum(r.time_ms is None for r in tried)}
+              "tactics_profiled": len(tried), "tactics_failed": sum(r.time_ms is None for _, r in tried),
+              # the runners-up on record: how close the choice was, without another run to ask the tuner
+              "tuner_fastest": [{"backend": b, "tactic": describe_tactic(r.tactic), "tuner_us": r.time_ms * 1e3}
+                                for b, r in measured[:TUNER_FASTEST]]}
     if decision.notes:
         fields["notes"] = list(decision.notes)
     return fields
