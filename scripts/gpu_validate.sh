@@ -7,7 +7,7 @@
 # microbench built on the CPU machine.
 # Env: TEST_DIRS (tests: the directories to run), CUTEDSL_K (tests: the cutedsl subset), BENCH_MINUTES,
 # BENCH_NAME and BENCH_ARGS (bench: more options, e.g. "--bias --m 1,16,64"), MICROBENCH_MODE (microbench),
-# MICROBENCH_B and MICROBENCH_MODES (microbench-ab: the other build's folder, the modes to compare), ROUNDS and
+# MICROBENCH_B and MICROBENCH_MODES (microbench-ab: the other builds' folders, the modes to compare), ROUNDS and
 # ROUNDS_ARGS (rounds: the points, more options).
 # Each step logs under $OUT as it goes; do not pipe the script through tail (a call cut off at its limit then
 # returns no output; 2026-12-07).
@@ -90,23 +90,29 @@ microbench)
     bash $mb /tmp/microbench
   fi && /tmp/microbench ${MICROBENCH_MODE:-} > "$OUT/microbench.csv"; echo "microbench rc=$?"; head -1 "$OUT/microbench.csv";;
 microbench-ab)
-  # A/B of two microbench builds on one machine: A = .device/mb (built from this checkout's sources), B = the
-  # build in $MICROBENCH_B (another branch's, carried too). Each mode in $MICROBENCH_MODES runs A then B, then B
-  # then A (machine drift evens out); scripts/microbench_ab.py keeps each build's best configuration a point.
-  step microbench-ab; mb=packages/nvfp4-cutlass/scripts; b=${MICROBENCH_B:-.device/mb_b}
+  # A/B of microbench builds on one machine: A = .device/mb (built from this checkout's sources) against each build
+  # in $MICROBENCH_B (folders, space-separated: other branches' builds, carried too). Each mode in
+  # $MICROBENCH_MODES runs A then B, then B then A (machine drift evens out); scripts/microbench_ab.py keeps each
+  # build's best configuration a point. The raw CSVs go into one archive ($OUT/mb-csv.tar.xz): a call returns only
+  # a few files.
+  step microbench-ab; mb=packages/nvfp4-cutlass/scripts
   [ "$(cat .device/mb/microbench.xz.sha1 2>/dev/null)" = "$(bash $mb/build_microbench.sh --sources-hash)" ] \
     || { echo "microbench-ab: .device/mb was not built from this checkout's sources"; exit 1; }
-  [ -f "$b/microbench.xz" ] || { echo "microbench-ab: no $b/microbench.xz (set MICROBENCH_B)"; exit 1; }
-  xz -dc .device/mb/microbench.xz > /tmp/mb_a && xz -dc "$b/microbench.xz" > /tmp/mb_b && chmod +x /tmp/mb_a /tmp/mb_b
-  echo "A: sources $(cat .device/mb/microbench.xz.sha1), B: sources $(cat "$b/microbench.xz.sha1" 2>/dev/null)"
-  for mode in ${MICROBENCH_MODES:-wgmma}; do
-    for order in "a b 1" "b a 2"; do read -r first second round <<< "$order"
-      /tmp/mb_$first "$mode" > "$OUT/mb-$mode-$first-r$round.csv"
-      /tmp/mb_$second "$mode" > "$OUT/mb-$mode-$second-r$round.csv"
+  xz -dc .device/mb/microbench.xz > /tmp/mb_a && chmod +x /tmp/mb_a
+  mkdir -p "$OUT/mb-csv"
+  for b in ${MICROBENCH_B:-.device/mb_b}; do
+    [ -f "$b/microbench.xz" ] || { echo "microbench-ab: no $b/microbench.xz (set MICROBENCH_B)"; exit 1; }
+    tag=$(basename "$b"); xz -dc "$b/microbench.xz" > "/tmp/mb_$tag" && chmod +x "/tmp/mb_$tag"
+    echo "A: sources $(cat .device/mb/microbench.xz.sha1), $tag: sources $(cat "$b/microbench.xz.sha1" 2>/dev/null)"
+    for mode in ${MICROBENCH_MODES:-wgmma}; do
+      csv="$OUT/mb-csv/$mode-$tag"
+      /tmp/mb_a "$mode" > "$csv-A-r1.csv"; "/tmp/mb_$tag" "$mode" > "$csv-B-r1.csv"
+      "/tmp/mb_$tag" "$mode" > "$csv-B-r2.csv"; /tmp/mb_a "$mode" > "$csv-A-r2.csv"
+      python3 $mb/microbench_ab.py "$csv-A-r1.csv,$csv-A-r2.csv" "$csv-B-r1.csv,$csv-B-r2.csv" --names "A,$tag" \
+        > "$OUT/mb-$mode-A-$tag.txt"
+      echo "microbench-ab $mode A/$tag rc=$?"; cat "$OUT/mb-$mode-A-$tag.txt"
     done
-    python3 $mb/microbench_ab.py "$OUT/mb-$mode-a-r1.csv,$OUT/mb-$mode-a-r2.csv" \
-      "$OUT/mb-$mode-b-r1.csv,$OUT/mb-$mode-b-r2.csv" --names A,B > "$OUT/mb-$mode-ab.txt"
-    echo "microbench-ab $mode rc=$?"; cat "$OUT/mb-$mode-ab.txt"
-  done;;
+  done
+  tar -C "$OUT" -cJf "$OUT/mb-csv.tar.xz" mb-csv && rm -r "$OUT/mb-csv";;
 *) echo "unknown step $what"; exit 2;;
 esac; done
