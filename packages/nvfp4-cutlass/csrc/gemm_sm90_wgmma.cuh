@@ -349,8 +349,10 @@ __global__ void __launch_bounds__(WG * 128, 1)
   float(&d)[TN / 2] = *reinterpret_cast<float(*)[TN / 2]>(&acc.v[0][0][0]);
   // two pairs of K steps' A registers from TN = 128 on: four (as in gemm_wgmma_kernel's narrow tiles) measured 1-2%
   // slower there (H200, microbench, M = 256 and 1024, all six layers) and cost 16 registers at TN = 256. TN = 64 keeps
-  // four, as gemm_wgmma_kernel does.
-  constexpr int SETS = TN <= 64 ? 4 : 2;
+  // four, as gemm_wgmma_kernel does; so does one warpgroup at any width (WIP, not run on a GPU: with one warpgroup a
+  // CTA and one CTA an SM at TN = 256 no other warp hides the decode, so more pairs decoded ahead may keep the tensor
+  // cores fed; 207 registers at TN = 256, no spills).
+  constexpr int SETS = TN <= 64 || WG == 1 ? 4 : 2;
   uint32_t a[SETS][2][4];
 
 #pragma unroll
