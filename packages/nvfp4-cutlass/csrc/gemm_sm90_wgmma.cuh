@@ -107,8 +107,11 @@ __device__ __forceinline__ void decode_gathered_bf16(uint32_t g, uint32_t s01, u
 // The block multipliers of a thread's rows for one chunk. The wgmma A fragment gives each thread values of all 8
 // blocks of its two rows, so converting them in every lane took 16 conversions a thread and chunk, a fifth of the
 // loop. With SHFL, lane (g, t) converts blocks 2t, 2t+1 of rows g and g+8 (one block_scale_pair each) and
-// wgmma_a_pair fetches pair j of its rows from lane (g, j) with a shuffle; without (the 256-wide tile, where the
-// shuffles made ptxas serialise the wgmmas, C7515), each lane converts the pair it needs (8 pair conversions).
+// wgmma_a_pair fetches pair j of its rows from lane (g, j) with a shuffle; without, each lane converts the pair it
+// needs (8 pair conversions). The 256-wide tile once went without because the shuffles made ptxas serialise its
+// wgmmas (C7515); nvcc 13.0 on this code keeps them in flight (WARPGROUP.DEPBAR.LE gsb0 0x1 / 0x3 in the loop, no
+// warning, 192 / 208 registers for two / one warpgroups) and the loop shrinks from 432 to 403 instructions a chunk
+// (WIP, not run on a GPU).
 template <bool BF16, bool SHFL>
 __device__ __forceinline__ void wgmma_scales(const WarpStage& ws, int lane, uint32_t (&mine)[2]) {
   const int g = lane >> 2, t = lane & 3;
@@ -156,7 +159,7 @@ template <bool BF16, int TN, int SETS, class AfterWait>
 __device__ __forceinline__ void wgmma_chunk(const WarpStage& ws, int lane, uint32_t xtile, float (&d)[TN / 2],
                                             uint32_t (&a)[SETS][2][4], AfterWait&& after_wait) {
   using Op = typename WgmmaAtom<BF16, TN>::Op;
-  constexpr bool SHFL = TN < 256;
+  constexpr bool SHFL = true;
   uint32_t mine[2];
   wgmma_scales<BF16, SHFL>(ws, lane, mine);
   const uint64_t desc = sw128_desc(xtile);
@@ -349,8 +352,10 @@ __global__ void __launch_bounds__(WG * 128, 1)
   float(&d)[TN / 2] = *reinterpret_cast<float(*)[TN / 2]>(&acc.v[0][0][0]);
   // two pairs of K steps' A registers from TN = 128 on: four (as in gemm_wgmma_kernel's narrow tiles) measured 1-2%
   // slower there (H200, microbench, M = 256 and 1024, all six layers) and cost 16 registers at TN = 256. TN = 64 keeps
-  // four, as gemm_wgmma_kernel does.
-  constexpr int SETS = TN <= 64 ? 4 : 2;
+  // four, as gemm_wgmma_kernel does; so does one warpgroup at any width (WIP, not run on a GPU: with one warpgroup a
+  // CTA and one CTA an SM at TN = 256 no other warp hides the decode, so more pairs decoded ahead may keep the tensor
+  // cores fed; 207 registers at TN = 256, no spills).
+  constexpr int SETS = TN <= 64 || WG == 1 ? 4 : 2;
   uint32_t a[SETS][2][4];
 
 #pragma unroll
