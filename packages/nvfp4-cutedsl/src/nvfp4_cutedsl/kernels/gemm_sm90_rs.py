@@ -63,6 +63,12 @@ class Sm90NVFP4GemmRS:
         self.tile_k = tactic.tile_k
         self.packed_k = tactic.tile_k // 2  # bytes of packed codes per row per K tile
         self.pairs = tactic.tile_k // (2 * BLOCK)  # scale pairs (and gathered words) per row per K tile
+        # The four lanes of a quad hold the same two rows, so they need the same 2 * pairs scale pairs: each lane
+        # loads and converts a quarter of them and the quad shares the results by shuffle (as the cutlass
+        # backend's wgmma kernel does), instead of every lane converting all of them.
+        if (2 * self.pairs) % 4:
+            raise ValueError(f"tile_k={tactic.tile_k}: the quad shares 2 * tile_k / 32 scale pairs in fours")
+        self.own_pairs = 2 * self.pairs // 4
         self.mma_tiler = (tactic.tile_w, tactic.tile_x, tactic.tile_k)
 
     # ------------------------------------------------------------------------------------------
@@ -179,12 +185,12 @@ class Sm90NVFP4GemmRS:
             # Byte offsets of the thread's two rows' scales at K block 0 (rows past N read row N - 1).
             rbase0 = cute.crd2idx((cutlass.min(bid_w * t.tile_w + lrow, n - 1), 0), ws_layout)
             rbase1 = cute.crd2idx((cutlass.min(bid_w * t.tile_w + lrow + 8, n - 1), 0), ws_layout)
-            # [set][row r: pairs 0 .. pairs-1; row r+8: the same]
-            rS = cute.make_rmem_tensor((2, 2 * self.pairs), cutlass.Uint32)
+            # [set][this lane's share u]: the quad's scale pair j = 4u + lane % 4 (row j // pairs, pair j % pairs)
+            rS = cute.make_rmem_tensor((2, self.own_pairs), cutlass.Uint32)
             sWp32 = cute.recast_tensor(sWp, cutlass.Uint32)  # (tile_w, tile_k / 8, stages)
 
-            self.load_scales(ws_layout, mWs16, rS, 0, rbase0, rbase1, kt_begin, kb_total)
-            self.load_scales(ws_layout, mWs16, rS, 1, rbase0, rbase1, kt_begin + 1, kb_total)
+            self.load_scales(ws_layout, mWs16, rS, 0, rbase0, rbase1, kt_begin, kb_total, lane)
+            self.load_scales(ws_layout, mWs16, rS, 1, rbase0, rbase1, kt_begin + 1, kb_total, lane)
             read = pipeline.make_pipeline_state(pipeline.PipelineUserType.Consumer, t.stages)
             rel = pipeline.make_pipeline_state(pipeline.PipelineUserType.Consumer, t.stages)
             num_k_blocks = cute.size(frag0, mode=[2])
@@ -196,8 +202,9 @@ class Sm90NVFP4GemmRS:
                     if i < kt_count:
                         pipe.consumer_wait(read)
                         stage = read.index
-                        self.decode(sWp32, frag, rS, half, lrow, stage, sel)
-                        self.load_scales(ws_layout, mWs16, rS, half, rbase0, rbase1, kt_begin + i + 2, kb_total)
+                        self.decode(sWp32, frag, rS, half, lrow, stage, sel, lane)
+                        self.load_scales(ws_layout, mWs16, rS, half, rbase0, rbase1, kt_begin + i + 2, kb_total,
+                                         lane)
                         cute.nvgpu.warpgroup.fence()
                         for kb in cutlass.range_constexpr(num_k_blocks):
                             cute.gemm(tiled_mma, acc, frag[(None, None, kb)], tCrB[(None, None, kb, stage)], acc)
@@ -214,33 +221,45 @@ class Sm90NVFP4GemmRS:
     # ------------------------------------------------------------------------------------------
     @cute.jit
     def load_scales(self, ws_layout: cute.Layout, mS16: cute.Tensor, rS: cute.Tensor, sset: cutlass.Constexpr,
-                    rbase0, rbase1, kt, kb_total):
-        """The ``tile_k / 16`` scales of the thread's two rows in K tile ``kt`` as 16-bit pairs.
+                    rbase0, rbase1, kt, kb_total, lane):
+        """This lane's share of the quad's scales in K tile ``kt``, as 16-bit pairs: pair j = 4u + lane % 4
+        of the quad's 2 * pairs (row r's pairs, then row r + 8's).
 
         K/16 is even, so a pair (2j, 2j+1) is 2-byte aligned in both layouts. Pairs past the end of K
         read the last pair: their codes are TMA's zero fill, so any finite scale gives zero.
         """
-        for p in cutlass.range_constexpr(self.pairs):
+        for u in cutlass.range_constexpr(self.own_pairs):
+            j = 4 * u + lane % 4
+            rbase = rbase0 + (rbase1 - rbase0) * (j // self.pairs)  # j < 2 * pairs: row r or row r + 8
+            p = j % self.pairs
             kb = cutlass.min(kt * (self.tile_k // BLOCK) + 2 * p, kb_total - 2)
             koff = cute.crd2idx((0, kb), ws_layout)
-            rS[(sset, p)] = cutlass.Uint32(mS16[(rbase0 + koff) >> 1])
-            rS[(sset, self.pairs + p)] = cutlass.Uint32(mS16[(rbase1 + koff) >> 1])
+            rS[(sset, u)] = cutlass.Uint32(mS16[(rbase + koff) >> 1])
 
     @cute.jit
     def decode(self, sP32: cute.Tensor, frag: cute.Tensor, rS: cute.Tensor, sset: cutlass.Constexpr, lrow,
-               stage, sel):
+               stage, sel, lane):
         """This thread's A fragment of one K tile: rows lrow and lrow + 8, K pairs of byte ``lane % 4``.
 
         Fragment registers per 16-wide K block kb (the SM90 RS layout): 4*kb + 0 (row r, K 2t..2t+1),
         + 1 (row r+8, same K), + 2 (row r, K 2t+8..), + 3 (row r+8, K 2t+8..).
         """
         f32 = cute.recast_tensor(frag, cutlass.Uint32)
+        # this lane's share of the quad's block multipliers, then every pair's from the lane that converted it
+        own = cute.make_rmem_tensor((self.own_pairs, 2), cutlass.Uint32)
+        for u in cutlass.range_constexpr(self.own_pairs):
+            s_a, s_b = scale_pairs(rS[(sset, u)], self.bf16)
+            own[(u, 0)] = s_a
+            own[(u, 1)] = s_b
+        quad = lane - lane % 4
         for h in cutlass.range_constexpr(2):  # row r, row r + 8
             words = cute.make_rmem_tensor((self.packed_k // 4,), cutlass.Uint32)
             cute.autovec_copy(sP32[(lrow + 8 * h, None, stage)], words)
             for q in cutlass.range_constexpr(self.pairs):  # K blocks 2q, 2q + 1: words 4q .. 4q + 3
                 g = gather4(words[4 * q], words[4 * q + 1], words[4 * q + 2], words[4 * q + 3], sel)
-                s_a, s_b = scale_pairs(rS[(sset, self.pairs * h + q)], self.bf16)
+                j = self.pairs * h + q  # the quad's pair j: lane j % 4 converted it, as its share j // 4
+                s_a = cute.arch.shuffle_sync(own[(j // 4, 0)], quad + j % 4)
+                s_b = cute.arch.shuffle_sync(own[(j // 4, 1)], quad + j % 4)
                 v = fp4_pairs(g, s_a, s_b, self.bf16)
                 # byte 0: block 2q, K 2t..; 1: block 2q, K 2t+8..; 2, 3: block 2q + 1
                 f32[8 * q + h] = v[0]
