@@ -106,30 +106,23 @@ __device__ __forceinline__ void decode_gathered_bf16(uint32_t g, uint32_t s01, u
 
 // The block multipliers of a thread's rows for one chunk. The wgmma A fragment gives each thread values of all 8
 // blocks of its two rows, so converting them in every lane took 16 conversions a thread and chunk, a fifth of the
-// loop. With SHFL, lane (g, t) converts blocks 2t, 2t+1 of rows g and g+8 (one block_scale_pair each) and
-// wgmma_a_pair fetches pair j of its rows from lane (g, j) with a shuffle; without, each lane converts the pair it
-// needs (8 pair conversions). The 256-wide tile once went without because the shuffles made ptxas serialise its
-// wgmmas (C7515); nvcc 13.0 on this code keeps them in flight (WARPGROUP.DEPBAR.LE gsb0 0x1 / 0x3 in the loop, no
-// warning, 192 / 208 registers for two / one warpgroups) and the loop shrinks from 432 to 403 instructions a chunk
-// (WIP, not run on a GPU).
-template <bool BF16, bool SHFL>
+// loop. Lane (g, t) converts blocks 2t, 2t+1 of rows g and g+8 (one block_scale_pair each) and wgmma_a_pair fetches
+// pair j of its rows from lane (g, j) with a shuffle. The 256-wide tile once converted in every lane because the
+// shuffles made ptxas serialise its wgmmas (C7515); nvcc 13.0 keeps them in flight (no warning, WARPGROUP.DEPBAR.LE
+// gsb0 0x1 / 0x3 in the loop), its loop shrank from 432 to 403 instructions a chunk and it ran 1-4% faster (H100,
+// results/h100-2026-12-08-shfl-ab.txt).
+template <bool BF16>
 __device__ __forceinline__ void wgmma_scales(const WarpStage& ws, int lane, uint32_t (&mine)[2]) {
   const int g = lane >> 2, t = lane & 3;
 #pragma unroll
   for (int h = 0; h < 2; ++h)
-    mine[h] = SHFL ? block_scale_pair<BF16>(*reinterpret_cast<const uint16_t*>(&ws.sc[g + 8 * h][2 * t])) : 0u;
-}
-template <bool BF16, bool SHFL>
-__device__ __forceinline__ uint32_t wgmma_scale_pair(const WarpStage& ws, int lane, const uint32_t (&mine)[2], int h,
-                                                     int j) {
-  if constexpr (SHFL) return __shfl_sync(0xFFFFFFFFu, mine[h], (lane & ~3) | j);
-  else return block_scale_pair<BF16>(*reinterpret_cast<const uint16_t*>(&ws.sc[(lane >> 2) + 8 * h][2 * j]));
+    mine[h] = block_scale_pair<BF16>(*reinterpret_cast<const uint16_t*>(&ws.sc[g + 8 * h][2 * t]));
 }
 
 // A registers of K steps 2j and 2j+1 for this thread: rows g and g+8 of the warp's 16. The row's 64 bytes are 16
 // words; step s uses bytes 8s+t (k = 2t, 2t+1) and 8s+t+4 (k = 2t+8, 2t+9), i.e. byte t of words 2s and 2s+1.
 // Gathering byte t of words 4j..4j+3 gives one word whose decode yields steps 2j and 2j+1 (blocks 2j, 2j+1).
-template <bool BF16, bool SHFL>
+template <bool BF16>
 __device__ __forceinline__ void wgmma_a_pair(const WarpStage& ws, int lane, const uint32_t (&mine)[2], int j,
                                              uint32_t (&a0)[4], uint32_t (&a1)[4]) {
   const int g = lane >> 2, t = lane & 3;
@@ -138,7 +131,7 @@ __device__ __forceinline__ void wgmma_a_pair(const WarpStage& ws, int lane, cons
   for (int h = 0; h < 2; ++h) {  // row g (h = 0) or g + 8
     const uint4 r = ws.w[h][4 * g + j];  // lane 4g+j's copy: bytes 16j..16j+15 of the row
     const uint32_t word = __byte_perm(__byte_perm(r.x, r.y, sel), __byte_perm(r.z, r.w, sel), 0x5410);
-    const uint32_t sp = wgmma_scale_pair<BF16, SHFL>(ws, lane, mine, h, j);  // blocks 2j, 2j+1 of the row
+    const uint32_t sp = __shfl_sync(0xFFFFFFFFu, mine[h], (lane & ~3) | j);  // blocks 2j, 2j+1 of the row
     uint32_t v[4];
     if constexpr (BF16) decode_gathered_bf16(word, scale_lo<BF16>(sp), scale_hi<BF16>(sp), v);
     else decode_word_f16(word, scale_lo<BF16>(sp), scale_hi<BF16>(sp), v);
@@ -159,15 +152,14 @@ template <bool BF16, int TN, int SETS, class AfterWait>
 __device__ __forceinline__ void wgmma_chunk(const WarpStage& ws, int lane, uint32_t xtile, float (&d)[TN / 2],
                                             uint32_t (&a)[SETS][2][4], AfterWait&& after_wait) {
   using Op = typename WgmmaAtom<BF16, TN>::Op;
-  constexpr bool SHFL = true;
   uint32_t mine[2];
-  wgmma_scales<BF16, SHFL>(ws, lane, mine);
+  wgmma_scales<BF16>(ws, lane, mine);
   const uint64_t desc = sw128_desc(xtile);
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
     cute::warpgroup_wait<SETS - 1>();  // pair j-SETS is done: its registers may be rewritten
     after_wait(j);
-    wgmma_a_pair<BF16, SHFL>(ws, lane, mine, j, a[j % SETS][0], a[j % SETS][1]);
+    wgmma_a_pair<BF16>(ws, lane, mine, j, a[j % SETS][0], a[j % SETS][1]);
     cute::warpgroup_arrive();
     wgmma_rs<Op>(d, a[j % SETS][0], sw128_desc_step<TN>(desc, 2 * j), std::make_index_sequence<TN / 2>{});
     wgmma_rs<Op>(d, a[j % SETS][1], sw128_desc_step<TN>(desc, 2 * j + 1), std::make_index_sequence<TN / 2>{});
@@ -352,9 +344,9 @@ __global__ void __launch_bounds__(WG * 128, 1)
   float(&d)[TN / 2] = *reinterpret_cast<float(*)[TN / 2]>(&acc.v[0][0][0]);
   // two pairs of K steps' A registers from TN = 128 on: four (as in gemm_wgmma_kernel's narrow tiles) measured 1-2%
   // slower there (H200, microbench, M = 256 and 1024, all six layers) and cost 16 registers at TN = 256. TN = 64 keeps
-  // four, as gemm_wgmma_kernel does; so does one warpgroup at any width (WIP, not run on a GPU: with one warpgroup a
-  // CTA and one CTA an SM at TN = 256 no other warp hides the decode, so more pairs decoded ahead may keep the tensor
-  // cores fed; 207 registers at TN = 256, no spills).
+  // four, as gemm_wgmma_kernel does; so does one warpgroup at any width (one warpgroup a CTA and one CTA an SM at
+  // TN = 256: no other warp hides the decode; 207 registers, no spills). Measured with the shared scales above
+  // (results/h100-2026-12-08-shfl-ab.txt); alone it was neutral (0.998x geomean).
   constexpr int SETS = TN <= 64 || WG == 1 ? 4 : 2;
   uint32_t a[SETS][2][4];
 
