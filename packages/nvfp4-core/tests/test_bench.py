@@ -345,10 +345,23 @@ def test_timer_alternates_the_contenders_over_rounds():
     got = timer.interleaved_ms({"a": fn("a"), "b": fn("b"), "c": fn("c", fail_after=0)})
     assert got["a"] > 0 and got["b"] > 0
     assert isinstance(got["c"], RuntimeError) and order.count("c") == 1  # not run again once it raised
-    rounds = [n for i, n in enumerate(order) if i == 0 or order[i - 1] != n]
-    assert rounds[:5] == ["a", "b", "c", "a", "b"] and rounds.count("a") == 3  # a, b, c, then a, b twice more
+    runs = [n for i, n in enumerate(order) if i == 0 or order[i - 1] != n]
+    # round 1 a, b, c; round 2 starts at b (b, then c is skipped, a); round 3 at c (skipped: a, b)
+    assert runs == ["a", "b", "c", "b", "a", "b"]
     with pytest.raises(ValueError, match="rounds"):
         Timer(torch.device("cpu"), 0.0, 3.0, rounds=0)
+
+
+def test_each_round_starts_at_another_contender():
+    from nvfp4.bench.timing import round_order
+
+    names = ["bf16", "read", "cublaslt", "cutedsl", "cutlass", "auto"]
+    orders = [round_order(names, r, 3) for r in range(3)]
+    assert [o[0] for o in orders] == ["bf16", "cublaslt", "cutlass"]
+    for name in names:
+        assert sorted(o.index(name) for o in orders) in ([0, 2, 4], [1, 3, 5])  # early, midway, late
+    assert all(sorted(o) == sorted(names) for o in orders)
+    assert round_order(names, 0, 1) == names and round_order([], 2, 3) == []
 
 
 def test_a_contender_failing_only_while_timed_is_reported(fresh_registry, monkeypatch):

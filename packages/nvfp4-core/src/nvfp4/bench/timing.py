@@ -30,7 +30,9 @@ class Timer:
     callable once, for ``rep_ms / rounds``) and gives each the median of its rounds: whatever drifts while a
     point is measured (clocks after the tuner's bursts, the card's temperature) then reaches every callable
     alike. Timed one after another instead, the same kernel measured up to 15% apart on an H200 at
-    compute-bound sizes, depending on where in the sequence it came.
+    compute-bound sizes, depending on where in the sequence it came. Each round starts at a different callable
+    (``round_order``): with the same order in every round, auto (timed last) still came out 5-14% slower than
+    the backend it chose, with the same tactic, at 2-6 compute-bound points of each H100 run of 2026-12-07.
     """
 
     def __init__(self, device: torch.device, warmup_ms: float, rep_ms: float, method: str | None = None,
@@ -50,7 +52,8 @@ class Timer:
             "cuda_events": "CUDA events around each call, median, L2 flushed before each by reading 256 MiB",
             "perf_counter": "time.perf_counter around each call (synchronised), median",
         }[self.method] + f"; warmup {self.warmup_ms:g} ms, repetitions for {self.rep_ms:g} ms" + (
-            f" in {self.rounds} rounds that alternate the contenders of a point (the median of the rounds)"
+            f" in {self.rounds} rounds that alternate the contenders of a point, each round starting at another"
+            " (the median of the rounds)"
             if self.rounds > 1 else "")
 
     def interleaved_ms(self, fns: dict[str, Callable[[], object]]) -> dict[str, float | Exception]:
@@ -58,9 +61,9 @@ class Timer:
         its exception (and is not run again)."""
         part = Timer(self.device, self.warmup_ms, self.rep_ms / self.rounds, self.method)
         samples: dict[str, list[float] | Exception] = {name: [] for name in fns}
-        for _ in range(self.rounds):
-            for name, fn in fns.items():
-                got = samples[name]
+        for r in range(self.rounds):
+            for name in round_order(list(fns), r, self.rounds):
+                fn, got = fns[name], samples[name]
                 if isinstance(got, Exception):
                     continue
                 try:
@@ -101,6 +104,13 @@ class Timer:
     def release(self) -> None:
         """Free the L2-flush buffer the timing shares with the tuner."""
         release_flush_buffers()
+
+
+def round_order(names: list[str], r: int, rounds: int) -> list[str]:
+    """The order of round ``r``: ``names`` rotated to start ``r / rounds`` of the way along, so that over the
+    rounds each callable is timed early, midway and late rather than always in the same place."""
+    start = (r * len(names)) // rounds
+    return names[start:] + names[:start]
 
 
 @dataclass(frozen=True)
