@@ -7,8 +7,8 @@
 # microbench built on the CPU machine.
 # Env: TEST_DIRS (tests: the directories to run), CUTEDSL_K (tests: the cutedsl subset), BENCH_MINUTES,
 # BENCH_NAME and BENCH_ARGS (bench: more options, e.g. "--bias --m 1,16,64"), MICROBENCH_MODE (microbench),
-# MICROBENCH_B and MICROBENCH_MODES (microbench-ab: the other builds' folders, the modes to compare), ROUNDS and
-# ROUNDS_ARGS (rounds: the points, more options).
+# MICROBENCH_B and MICROBENCH_MODES (microbench-ab: the other builds' folders, the modes to compare), ROUNDS,
+# ROUNDS_ARGS and ROUNDS_ALT (rounds: the points, more options, another version of a Python backend to time too).
 # Each step logs under $OUT as it goes; do not pipe the script through tail (a call cut off at its limit then
 # returns no output; 2026-12-07).
 set -uo pipefail
@@ -71,11 +71,16 @@ bench)
 rounds)
   # The tuner's own measurement of every tactic, repeated in alternating rounds (scripts/tactic_rounds.py), for each
   # "NxK:M" in $ROUNDS (default 8192x8192:256) with $ROUNDS_ARGS (e.g. --backend cutedsl, --match "tile_m=256"):
-  # confirms on the installed build what a microbench ranking says.
+  # confirms on the installed build what a microbench ranking says. $ROUNDS_ALT (a folder under the checkout
+  # holding another version of a Python backend package, e.g. a copy of main's src/nvfp4_cutedsl) times each point
+  # again with that folder first on PYTHONPATH, right after the installed version: a Python backend's A/B in one call.
   step rounds; cd /tmp
   for point in ${ROUNDS:-8192x8192:256}; do
-    python3 "$ROOT/scripts/tactic_rounds.py" --shape "${point%%:*}" --m "${point##*:}" ${ROUNDS_ARGS:-} \
-      > "$OUT/rounds-${point/:/-m}.txt" 2>&1; echo "rounds $point rc=$?"; head -12 "$OUT/rounds-${point/:/-m}.txt"
+    for alt in "" ${ROUNDS_ALT:+"$ROOT/$ROUNDS_ALT"}; do
+      f="$OUT/rounds-${point/:/-m}${alt:+-alt}.txt"
+      PYTHONPATH=${alt:+$alt:}${PYTHONPATH:-} python3 "$ROOT/scripts/tactic_rounds.py" --shape "${point%%:*}" \
+        --m "${point##*:}" ${ROUNDS_ARGS:-} > "$f" 2>&1; echo "rounds $point${alt:+ (ROUNDS_ALT)} rc=$?"; head -12 "$f"
+    done
   done; cd "$ROOT";;
 microbench)
   # Kernel-level sweep of the cutlass kernels (packages/nvfp4-cutlass/scripts/microbench.cu); MICROBENCH_MODE
