@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The lead's device calls: install every package, prove it on the GPU, time `nvfp4 tune`,
 # run the real-model example and the benchmark sweep. Logs and results go to $OUT.
-#   bash scripts/gpu_validate.sh install tests tune example bench [rounds] [microbench] [microbench-ab]
+#   bash scripts/gpu_validate.sh [stash] install tests tune example bench [rounds] [microbench] [microbench-ab]
 # Carry: .device/wheels (CUTLASS headers) for install; .device/cutedsl2 after a stash call for
 # CuTe DSL (../shared/device/README.md); .whl (safetensors + the bf16 MiniLM) for example; .device/mb for a
 # microbench built on the CPU machine.
-# Env: TEST_DIRS (tests: the directories to run), CUTEDSL_K (tests: the cutedsl subset), BENCH_MINUTES,
+# Env: TEST_DIRS (tests: the directories to run), CUTEDSL_K and CUTEDSL_TIMEOUT (tests: the cutedsl subset and its
+# limit in s), BENCH_MINUTES,
 # BENCH_NAME and BENCH_ARGS (bench: more options, e.g. "--bias --m 1,16,64"), MICROBENCH_MODE (microbench),
 # MICROBENCH_B and MICROBENCH_MODES (microbench-ab: the other builds' folders, the modes to compare), ROUNDS,
-# ROUNDS_ARGS and ROUNDS_ALT (rounds: the points, more options, another version of a Python backend to time too).
+# ROUNDS_ARGS, ROUNDS_ALT and ROUNDS_TIMEOUT (rounds: the points, more options, another version of a Python backend to
+# time too, the limit a point in s).
 # Each step logs under $OUT as it goes; do not pipe the script through tail (a call cut off at its limit then
 # returns no output; 2026-12-07).
 set -uo pipefail
@@ -19,6 +21,10 @@ if [ -f .device/cutedsl2/unpack.sh ] && [ -d /tmp/stash ]; then source .device/c
 [ -d /tmp/cute/nvidia_cutlass_dsl ] && export PYTHONPATH=/tmp/cute/nvidia_cutlass_dsl/dsl_packages:/tmp/cute${PYTHONPATH:+:$PYTHONPATH}
 step() { echo "== $1 ($(date +%T))"; }
 for what in "$@"; do case $what in
+stash)
+  # Call 1 of the CuTe DSL's two (../shared/device/README.md): carry .device/cutedsl; part 1 waits in /tmp/stash
+  # for a later call that carries .device/cutedsl2 (the two together are over one call's carry limit).
+  step stash; mkdir -p /tmp/stash && cp -r .device/cutedsl/. /tmp/stash/ && echo "stashed: $(ls /tmp/stash | tr '\n' ' ')";;
 install)
   step install; t0=$(date +%s)
   # A warm machine keeps what an earlier call installed; reinstall each package whose files changed since (a
@@ -46,10 +52,11 @@ tests)
   for d in ${TEST_DIRS:-packages/nvfp4-cutlass/tests packages/nvfp4-cublaslt/tests tests packages/nvfp4-core/tests/test_gemm.py}; do
     python3 -m pytest -q -ra -p no:cacheprovider "$ROOT/$d" >> "$OUT/pytest.log" 2>&1; echo "pytest $d rc=$?"
   done
-  # CuTe DSL compiles each (tactic, format, dtype, layout) on first use: a subset fits the call.
-  python3 -m pytest -q -ra -p no:cacheprovider -k "${CUTEDSL_K:-exact_grid or every_tactic or cpu}" \
-    "$ROOT"/packages/nvfp4-cutedsl/tests >> "$OUT/pytest.log" 2>&1
-  echo "pytest (cutedsl subset) rc=$?"
+  # CuTe DSL compiles each (tactic, format, dtype, layout) on first use: a subset fits the call. A time limit
+  # (CUTEDSL_TIMEOUT s), so that a kernel that never finishes (a cluster's barriers, say) still leaves the log.
+  timeout "${CUTEDSL_TIMEOUT:-420}" python3 -m pytest -q -ra -p no:cacheprovider \
+    -k "${CUTEDSL_K:-exact_grid or every_tactic or cpu}" "$ROOT"/packages/nvfp4-cutedsl/tests >> "$OUT/pytest.log" 2>&1
+  echo "pytest (cutedsl subset) rc=$? (124: past CUTEDSL_TIMEOUT)"
   grep -E "^(FAILED|ERROR)" "$OUT/pytest.log" | head -20; grep -E "(passed|failed)" "$OUT/pytest.log" | tail -3
   cd "$ROOT";;
 tune)
@@ -78,7 +85,7 @@ rounds)
   for point in ${ROUNDS:-8192x8192:256}; do
     for alt in "" ${ROUNDS_ALT:+"$ROOT/$ROUNDS_ALT"}; do
       f="$OUT/rounds-${point/:/-m}${alt:+-alt}.txt"
-      PYTHONPATH=${alt:+$alt:}${PYTHONPATH:-} python3 "$ROOT/scripts/tactic_rounds.py" --shape "${point%%:*}" \
+      PYTHONPATH=${alt:+$alt:}${PYTHONPATH:-} timeout "${ROUNDS_TIMEOUT:-300}" python3 "$ROOT/scripts/tactic_rounds.py" --shape "${point%%:*}" \
         --m "${point##*:}" ${ROUNDS_ARGS:-} > "$f" 2>&1; echo "rounds $point${alt:+ (ROUNDS_ALT)} rc=$?"; head -12 "$f"
     done
   done; cd "$ROOT";;
