@@ -1,6 +1,7 @@
 """Time every tactic a backend offers for one GEMM in alternating rounds, with the tuner's own profiler.
 
-`nvfp4 explain` shows one profiling pass; this repeats it (rounds alternate the order, so drift evens out) to
+`nvfp4 explain` shows one profiling pass; this repeats it (each round starts at another tactic, the benchmark's
+`round_order`, so drift evens out) to
 tell whether a choice is stable, and to compare with a kernel-level microbench on the same machine:
 
     python scripts/tactic_rounds.py --backend cutlass --shape 8192x8192 --m 256 [--mode w4a4] [--match tile_m=256]
@@ -10,6 +11,7 @@ import statistics
 
 import torch
 
+from nvfp4.bench.timing import round_order
 from nvfp4.problem import GemmProblem
 from nvfp4.registry import REGISTRY
 from nvfp4.tuning import profiler
@@ -37,7 +39,7 @@ def main() -> None:
     times: dict[str, list[float]] = {tactic_id(t): [] for t in tactics}
     names = {tactic_id(t): repr(t) for t in tactics}
     for r in range(args.rounds):
-        for t in tactics if r % 2 == 0 else tactics[::-1]:
+        for t in round_order(tactics, r, args.rounds):
             m = profiler.measure(backend, problem, t, inputs)
             times[tactic_id(t)].append(float("nan") if m.error else m.time_ms * 1e3)
     card = torch.cuda.get_device_name(problem.device) if problem.device.type == "cuda" else "cpu"

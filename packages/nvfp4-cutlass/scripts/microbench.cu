@@ -106,7 +106,9 @@ __global__ void __launch_bounds__(128) read_rows_kernel(const uint8_t* __restric
 // write-back the timed kernel pays, and it charges configurations unequally. With the memset this program ranked the
 // one-warpgroup 256-wide tile 7% ahead of the 128 x 128 one at 8192x8192 M = 256 (68.7 against 73.3 us) where the
 // tuner, same build, another H100, measured it 2% behind (80.0 against 78.1; 2026-12-07,
-// results/h100-2026-12-07-tm256-{ab,tuner-check}.txt). Whether the read flush alone closes that gap is not yet measured.
+// results/h100-2026-12-07-tm256-{ab,tuner-check}.txt). The read flush did not close it (2026-12-08, one H100:
+// 66.4 us here, 78.8 against 78.0 in the tuner, results/h100-2026-12-08-shfl-ab.txt): the inputs differ too (uniform
+// random bytes here, quantized randn there).
 constexpr size_t kFlushBytes = 256u << 20;
 
 struct Timer {

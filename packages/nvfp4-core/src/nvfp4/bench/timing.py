@@ -106,7 +106,7 @@ class Timer:
         release_flush_buffers()
 
 
-def round_order(names: list[str], r: int, rounds: int) -> list[str]:
+def round_order(names: list, r: int, rounds: int) -> list:
     """The order of round ``r``: ``names`` rotated to start ``r / rounds`` of the way along, so that over the
     rounds each callable is timed early, midway and late rather than always in the same place."""
     start = (r * len(names)) // rounds
